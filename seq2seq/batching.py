@@ -1,0 +1,111 @@
+"""Batches of id sequences: filtering, padding with masks, and length-bucketed batches under a token budget."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+from seq2seq.tokenizer import BOS, EOS, PAD
+
+
+@dataclass
+class Batch:
+    """A padded batch. `tgt_in` starts with BOS, `tgt_out` ends with EOS; both are PAD-padded."""
+
+    src: torch.Tensor  # (B, S) long
+    src_lengths: torch.Tensor  # (B,) long
+    tgt_in: torch.Tensor | None = None  # (B, T) long
+    tgt_out: torch.Tensor | None = None  # (B, T) long
+    index: torch.Tensor | None = None  # (B,) position of each example in the dataset
+
+    @property
+    def src_mask(self) -> torch.Tensor:
+        return self.src != PAD  # (B, S) bool, True on real tokens
+
+    @property
+    def n_tgt_tokens(self) -> int:
+        return int((self.tgt_out != PAD).sum()) if self.tgt_out is not None else 0
+
+    def to(self, device: torch.device) -> "Batch":
+        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+        return Batch(move(self.src), self.src_lengths, move(self.tgt_in), move(self.tgt_out), self.index)
+
+
+def pad(seqs: list[list[int]], value: int = PAD) -> torch.Tensor:
+    """Right-pad id lists into a (len(seqs), max_len) long tensor."""
+    width = max((len(s) for s in seqs), default=0)
+    out = torch.full((len(seqs), max(width, 1)), value, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if s:
+            out[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
+    return out
+
+
+def collate(src: list[list[int]], tgt: list[list[int]] | None = None, index: list[int] | None = None) -> Batch:
+    """Source gets EOS appended (so no sentence is empty); target gets BOS/EOS for teacher forcing."""
+    src = [s + [EOS] for s in src]
+    lengths = torch.tensor([len(s) for s in src], dtype=torch.long)
+    tgt_in = tgt_out = None
+    if tgt is not None:
+        tgt_in = pad([[BOS] + t for t in tgt])
+        tgt_out = pad([t + [EOS] for t in tgt])
+    idx = torch.tensor(index, dtype=torch.long) if index is not None else None
+    return Batch(pad(src), lengths, tgt_in, tgt_out, idx)
+
+
+@dataclass
+class FilterStats:
+    kept: int = 0
+    too_short: int = 0
+    too_long: int = 0
+    bad_ratio: int = 0
+
+    def __str__(self) -> str:
+        total = self.kept + self.too_short + self.too_long + self.bad_ratio
+        return (f"kept {self.kept:,} of {total:,} pairs (dropped: {self.too_short:,} too short, "
+                f"{self.too_long:,} too long, {self.bad_ratio:,} length ratio)")
+
+
+def filter_pairs(src: list[list[int]], tgt: list[list[int]], min_len: int, max_len: int,
+                 max_ratio: float) -> tuple[list[int], FilterStats]:
+    """Indices of pairs whose both sides have min_len..max_len tokens and whose length ratio is <= max_ratio."""
+    keep, st = [], FilterStats()
+    for i, (s, t) in enumerate(zip(src, tgt)):
+        ls, lt = len(s), len(t)
+        if min(ls, lt) < min_len:
+            st.too_short += 1
+        elif max(ls, lt) > max_len:
+            st.too_long += 1
+        elif max(ls, lt) > max_ratio * min(ls, lt):
+            st.bad_ratio += 1
+        else:
+            st.kept += 1
+            keep.append(i)
+    return keep, st
+
+
+def token_batches(src_lens: list[int], tgt_lens: list[int], batch_tokens: int, seed: int | None = None,
+                  epoch: int = 0) -> list[list[int]]:
+    """Group example indices into batches of similar length whose padded size stays within `batch_tokens`.
+
+    With a seed, examples are shuffled within length ties and the batch order is shuffled, deterministically
+    for (seed, epoch); without one, batches come in length order (for decoding).
+    """
+    rng = random.Random(None if seed is None else seed * 100_003 + epoch)
+    keys = [rng.random() for _ in src_lens] if seed is not None else [0.0] * len(src_lens)
+    order = sorted(range(len(src_lens)), key=lambda i: (tgt_lens[i], src_lens[i], keys[i]))
+    batches, cur, widest = [], [], 0
+    for i in order:
+        w = max(widest, tgt_lens[i] + 1, src_lens[i] + 1)
+        if cur and w * (len(cur) + 1) > batch_tokens:
+            batches.append(cur)
+            cur, w = [], max(tgt_lens[i], src_lens[i]) + 1
+        cur.append(i)
+        widest = w
+    if cur:
+        batches.append(cur)
+    if seed is not None:
+        rng.shuffle(batches)
+    return batches

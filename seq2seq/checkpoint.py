@@ -1,0 +1,79 @@
+"""Checkpoints: atomic save (write, fsync, rename), load, and averaging of the last N.
+
+A model directory holds `config.yaml`, its tokenizer(s), `best.pt` (best validation BLEU), `last.pt` (the full
+training state for `--resume`), `step-*.pt` (weights, for averaging) and `log.jsonl`. Shipped models may
+hold a single `model.pt` with fp16 weights.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from seq2seq import UserError
+
+WEIGHT_FILES = ("model.pt", "averaged.pt", "best.pt", "last.pt")
+
+
+def save(obj: dict, path: str | Path) -> None:
+    """torch.save to a temporary file in the same folder, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | Path, map_location="cpu") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as e:
+        raise UserError(f"cannot read checkpoint {path}: {type(e).__name__}") from None
+
+
+def weights_file(model_dir: Path) -> Path:
+    """The weights a model directory serves: model.pt, else averaged.pt, else best.pt, else last.pt."""
+    for name in WEIGHT_FILES:
+        if (model_dir / name).is_file():
+            return model_dir / name
+    raise UserError(f"{model_dir} is not a model directory: it has none of {', '.join(WEIGHT_FILES)}")
+
+
+def model_weights(ckpt: dict) -> dict[str, torch.Tensor]:
+    """The float32 state dict, from a full training checkpoint or a weights-only file (fp16 allowed)."""
+    sd = ckpt["model"] if "model" in ckpt else ckpt
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
+
+
+def average(paths: list[Path]) -> dict[str, torch.Tensor]:
+    """Element-wise mean of the models' weights (checkpoint averaging)."""
+    if not paths:
+        raise UserError("no checkpoints to average")
+    total = None
+    for p in paths:
+        sd = model_weights(load(p))
+        if total is None:
+            total = {k: v.clone() for k, v in sd.items()}
+        else:
+            for k, v in sd.items():
+                if v.is_floating_point():
+                    total[k] += v
+    return {k: (v / len(paths) if v.is_floating_point() else v) for k, v in total.items()}
+
+
+def step_checkpoints(model_dir: Path) -> list[Path]:
+    """step-N.pt files, oldest first."""
+    return sorted(model_dir.glob("step-*.pt"), key=lambda p: int(p.stem.split("-")[1]))

@@ -1,0 +1,135 @@
+"""Command line: thin wrappers over the package. Bad input gives one `error:` line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from seq2seq import UserError, __version__
+
+
+def _cmd_train(args) -> int:
+    from seq2seq.config import load_config
+    from seq2seq.trainer import Trainer
+
+    cfg = load_config(args.config, args.set)
+    trainer = Trainer(cfg, resume=args.resume)
+    summary = trainer.train()
+    print(json.dumps(summary))
+    return 0
+
+
+def _read_inputs(texts: list[str]) -> list[str]:
+    if texts:
+        return texts
+    data = sys.stdin.buffer.read().decode("utf-8", errors="replace")
+    lines = data.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]
+
+
+def _search_overrides(args) -> dict:
+    return {"beam": args.beam, "nbest": getattr(args, "nbest", None), "alpha": args.alpha,
+            "batch_size": args.batch_size}
+
+
+def _cmd_translate(args) -> int:
+    from seq2seq.translate import Translator
+
+    translator = Translator.from_dir(args.model, args.device, **_search_overrides(args))
+    texts = _read_inputs(args.text)
+    out = sys.stdout
+    for res in translator.translate(texts):
+        if translator.search.nbest > 1:  # n-best: "score<TAB>text" lines, a blank line after each input
+            for text, score in res.nbest:
+                out.write(f"{score:.4f}\t{text}\n")
+            out.write("\n")
+        else:
+            out.write(res.text + "\n")
+    out.flush()
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from seq2seq.corpus import read_lines
+    from seq2seq.metrics import as_json, corpus_scores
+    from seq2seq.translate import Translator
+
+    src = read_lines(args.src)
+    refs = [read_lines(r) for r in args.ref]
+    for path, r in zip(args.ref, refs):
+        if len(r) != len(src):
+            raise UserError(f"{path} has {len(r)} lines but {args.src} has {len(src)}")
+    translator = Translator.from_dir(args.model, args.device, **_search_overrides(args))
+    hyps = [t.text for t in translator.translate(src)]
+    if args.output:
+        Path(args.output).write_text("".join(h + "\n" for h in hyps))
+    scores = corpus_scores(hyps, refs, lowercase=args.lowercase)
+    if args.json:
+        print(json.dumps(as_json(scores), indent=2))
+    else:
+        for s in scores.values():
+            print(f"{s.detail}\n  signature: {s.signature}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="seq2seq", description="Recurrent encoder-decoder models: translation and "
+                                "image captioning.")
+    p.add_argument("--version", action="version", version=f"seq2seq {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model from a YAML recipe")
+    t.add_argument("config", help="YAML config (see configs/)")
+    t.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                   help="override config values, e.g. --set model.cell=gru train.lr=0.0005")
+    t.add_argument("--resume", action="store_true", help="continue the run in model_dir from last.pt")
+    t.set_defaults(func=_cmd_train)
+
+    def search_args(q):
+        q.add_argument("--model", required=True, help="model directory")
+        q.add_argument("--beam", type=int, help="beam size (1 = greedy); default: the model's config")
+        q.add_argument("--alpha", type=float, help="length normalisation strength")
+        q.add_argument("--batch-size", type=int, help="sentences per batch")
+        q.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
+    tr = sub.add_parser("translate", help="translate TEXT arguments, or stdin lines (one output line each)")
+    tr.add_argument("text", nargs="*", help="sentences to translate; stdin lines when none")
+    search_args(tr)
+    tr.add_argument("--nbest", type=int, help="print the n best as 'score<TAB>text', blank line between inputs")
+    tr.set_defaults(func=_cmd_translate)
+
+    ev = sub.add_parser("evaluate", help="translate a file and score it with sacreBLEU (BLEU, chrF, TER)")
+    search_args(ev)
+    ev.add_argument("--src", required=True, help="source file, one sentence per line")
+    ev.add_argument("--ref", required=True, action="append", help="reference file (repeat for several)")
+    ev.add_argument("--lowercase", "-lc", action="store_true", help="case-insensitive scores")
+    ev.add_argument("--output", help="also write the translations here")
+    ev.add_argument("--json", action="store_true", help="print scores as JSON")
+    ev.set_defaults(func=_cmd_evaluate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,289 @@
+"""Run configuration: dataclasses with defaults, loaded from YAML plus `key=value` overrides, validated at load.
+
+The resolved config is saved as `config.yaml` in every model directory, so a model can always be rebuilt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seq2seq import UserError
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise UserError(f"invalid config: {msg}")
+
+
+def _choice(name: str, value: Any, choices: tuple) -> None:
+    _check(value in choices, f"{name}={value!r}; choose one of {', '.join(map(str, choices))}")
+
+
+@dataclass
+class DataConfig:
+    """Where the parallel text lives and how it becomes subword ids."""
+
+    train_src: str | None = None  # aligned plain text, one sentence per line
+    train_tgt: str | None = None
+    train: str | None = None  # or one TSV / JSONL file holding both sides
+    valid_src: str | None = None
+    valid_tgt: str | None = None
+    valid: str | None = None
+    src_lang: str = "src"  # column names for TSV/JSONL, also shown in reports
+    tgt_lang: str = "tgt"
+    spm_model: str | None = None  # existing sentencepiece model; trained when None
+    tgt_spm_model: str | None = None  # target model when vocabularies are separate
+    joint_vocab: bool = True
+    vocab_size: int = 8000
+    spm_type: str = "unigram"
+    character_coverage: float = 1.0
+    min_len: int = 1  # in subword tokens, applied to training pairs
+    max_len: int = 100
+    max_ratio: float = 3.0  # drop training pairs whose length ratio exceeds this
+    max_valid: int = 0  # 0 = the whole validation set
+
+    def validate(self) -> None:
+        has_pair = self.train_src is not None or self.train_tgt is not None
+        _check(not (has_pair and self.train), "give data.train_src/data.train_tgt or data.train, not both")
+        if has_pair:
+            _check(self.train_src is not None and self.train_tgt is not None,
+                   "data.train_src and data.train_tgt go together")
+        _choice("data.spm_type", self.spm_type, ("unigram", "bpe", "char", "word"))
+        _check(self.vocab_size >= 8, "data.vocab_size must be >= 8")
+        _check(0 < self.character_coverage <= 1, "data.character_coverage must be in (0, 1]")
+        _check(1 <= self.min_len <= self.max_len, "need 1 <= data.min_len <= data.max_len")
+        _check(self.max_ratio >= 1, "data.max_ratio must be >= 1")
+        _check(self.max_valid >= 0, "data.max_valid must be >= 0")
+
+
+CELLS = ("lstm", "gru", "rnn")
+ATTENTIONS = ("bahdanau", "dot", "general", "none")
+
+
+@dataclass
+class ModelConfig:
+    """The encoder-decoder's shape: cells, depth, attention and the deep-RNN options."""
+
+    encoder: str = "text"  # text | image (captioning)
+    cell: str = "lstm"  # lstm | gru | rnn (Elman, tanh)
+    emb_dim: int = 256
+    hidden: int = 512  # encoder output size (both directions together) and decoder hidden size
+    enc_layers: int = 2
+    dec_layers: int = 2
+    bidirectional: bool = True
+    dropout: float = 0.3  # between layers and before the output layer
+    emb_dropout: float = 0.3
+    residual: bool = True  # skip connections between stacked RNN layers (layer 2 and up)
+    deep_input: bool = False  # a tanh feed-forward layer between embeddings and the first RNN layer
+    deep_output: bool = True  # tanh layer over [decoder state; context] before the softmax
+    attention: str = "bahdanau"  # bahdanau (additive) | dot | general (Luong) | none
+    attn_dim: int = 0  # bahdanau's hidden size; 0 = model.hidden
+    input_feeding: bool = True  # feed the previous attentional vector into the next step
+    tie_embeddings: bool = True  # decoder input embedding == output projection
+    share_embeddings: bool = False  # also share with the encoder (needs a joint vocabulary)
+
+    def validate(self) -> None:
+        _choice("model.encoder", self.encoder, ("text", "image"))
+        _choice("model.cell", self.cell, CELLS)
+        _choice("model.attention", self.attention, ATTENTIONS)
+        for name in ("emb_dim", "hidden", "enc_layers", "dec_layers"):
+            _check(getattr(self, name) >= 1, f"model.{name} must be >= 1")
+        _check(self.attn_dim >= 0, "model.attn_dim must be >= 0")
+        _check(not (self.bidirectional and self.hidden % 2), "model.hidden must be even for a bidirectional encoder")
+        _check(0 <= self.dropout < 1 and 0 <= self.emb_dropout < 1, "dropouts must be in [0, 1)")
+        _check(not (self.input_feeding and self.attention == "none"), "model.input_feeding needs attention")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, schedule, validation and checkpointing."""
+
+    seed: int = 1
+    batch_tokens: int = 4096  # target-side token budget per batch
+    max_steps: int = 100_000
+    max_epochs: int = 1000
+    optimizer: str = "adamw"  # adam | adamw
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    clip_norm: float = 1.0  # gradient-norm clipping against exploding gradients; 0 = off
+    label_smoothing: float = 0.1
+    schedule: str = "plateau"  # constant | plateau | inverse_sqrt, each after linear warm-up
+    warmup_steps: int = 0
+    decay_factor: float = 0.5  # plateau: multiply lr by this ...
+    decay_patience: int = 2  # ... after this many validations without improvement
+    min_lr: float = 1e-5
+    valid_every: int = 1000
+    valid_beam: int = 1  # beam size for validation BLEU (1 = greedy, fast)
+    early_stopping: int = 8  # stop after this many validations without a better BLEU; 0 = never
+    keep_last: int = 5  # step checkpoints kept for averaging
+    log_every: int = 100
+    device: str = "auto"
+    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+
+    def validate(self) -> None:
+        _choice("train.optimizer", self.optimizer, ("adam", "adamw"))
+        _choice("train.schedule", self.schedule, ("constant", "plateau", "inverse_sqrt"))
+        _choice("train.device", self.device, ("auto", "cpu", "cuda"))
+        _check(self.batch_tokens >= 1, "train.batch_tokens must be >= 1")
+        _check(self.lr > 0, "train.lr must be > 0")
+        _check(0 <= self.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
+        _check(self.clip_norm >= 0, "train.clip_norm must be >= 0")
+        _check(0 < self.decay_factor <= 1, "train.decay_factor must be in (0, 1]")
+        for name in ("max_steps", "max_epochs", "valid_every", "valid_beam", "log_every"):
+            _check(getattr(self, name) >= 1, f"train.{name} must be >= 1")
+        for name in ("warmup_steps", "early_stopping", "keep_last", "threads", "decay_patience"):
+            _check(getattr(self, name) >= 0, f"train.{name} must be >= 0")
+        _check(isinstance(self.betas, (list, tuple)) and len(self.betas) == 2
+               and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in self.betas),
+               "train.betas must be two numbers")
+        self.betas = tuple(float(b) for b in self.betas)
+
+
+@dataclass
+class SearchConfig:
+    """Decoding defaults, used by `translate`, `evaluate` and validation."""
+
+    beam: int = 5
+    alpha: float = 0.6  # GNMT length normalisation ((5 + len) / 6) ** alpha; 0 = raw log-probability
+    max_len_ratio: float = 2.0  # max output length = ratio * source length + offset
+    max_len_offset: int = 10
+    nbest: int = 1
+    batch_size: int = 64  # sentences per batch
+
+    def validate(self) -> None:
+        _check(self.beam >= 1, "search.beam must be >= 1")
+        _check(1 <= self.nbest <= self.beam, "need 1 <= search.nbest <= search.beam")
+        _check(self.alpha >= 0, "search.alpha must be >= 0")
+        _check(self.max_len_ratio > 0 and self.max_len_offset >= 0, "search max length must be positive")
+        _check(self.batch_size >= 1, "search.batch_size must be >= 1")
+
+
+@dataclass
+class Config:
+    """A whole run: where to write it and its four parts."""
+
+    model_dir: str = "runs/model"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def validate(self) -> "Config":
+        for part in (self.data, self.model, self.train, self.search):
+            part.validate()
+        if self.model.share_embeddings:
+            _check(self.data.joint_vocab, "model.share_embeddings needs data.joint_vocab")
+        return self
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["train"]["betas"] = list(d["train"]["betas"])
+        return d
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "search": SearchConfig}
+
+
+def valid_keys() -> list[str]:
+    keys = ["model_dir"]
+    for section, cls in SECTIONS.items():
+        keys += [f"{section}.{f.name}" for f in dataclasses.fields(cls)]
+    return keys
+
+
+def _set(raw: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    if dotted not in valid_keys():
+        raise UserError(f"unknown config key {dotted!r}; valid keys: {', '.join(valid_keys())}")
+    if len(parts) == 1:
+        raw[parts[0]] = value
+        return
+    section = raw.get(parts[0])
+    if section is None:
+        section = raw[parts[0]] = {}
+    elif not isinstance(section, dict):
+        raise UserError(f"config section {parts[0]!r} must be a mapping")
+    section[parts[1]] = value
+
+
+def from_dict(raw: dict, overrides: list[str] | None = None) -> Config:
+    """Build and validate a Config from a nested dict plus `section.key=value` overrides (values parsed as YAML)."""
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (raw or {}).items()}
+    for item in overrides or []:
+        if "=" not in item:
+            raise UserError(f"override {item!r} is not of the form key=value")
+        key, value = item.split("=", 1)
+        _set(raw, key.strip(), yaml.safe_load(value) if value.strip() else None)
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in SECTIONS:
+            if value is None:
+                value = {}
+            if not isinstance(value, dict):
+                raise UserError(f"config section {key!r} must be a mapping")
+            for sub in value:
+                if f"{key}.{sub}" not in valid_keys():
+                    raise UserError(f"unknown config key '{key}.{sub}'; valid keys: {', '.join(valid_keys())}")
+            kwargs[key] = SECTIONS[key](**value)
+        elif key == "model_dir":
+            kwargs[key] = str(value)
+        else:
+            raise UserError(f"unknown config key {key!r}; valid keys: {', '.join(valid_keys())}")
+    cfg = Config(**kwargs)
+    _check_types(cfg)
+    return cfg.validate()
+
+
+def _check_types(cfg: Config) -> None:
+    """Coerce ints to floats where a float is expected; reject values of the wrong type with the key's name."""
+    for section in SECTIONS:
+        part = getattr(cfg, section)
+        for f in dataclasses.fields(part):
+            value = getattr(part, f.name)
+            default = f.default if f.default is not dataclasses.MISSING else None
+            if value is None or default is None:
+                continue
+            if isinstance(default, bool):
+                _check(isinstance(value, bool), f"{section}.{f.name} must be true or false, got {value!r}")
+            elif isinstance(default, int):
+                _check(isinstance(value, int) and not isinstance(value, bool),
+                       f"{section}.{f.name} must be an integer, got {value!r}")
+            elif isinstance(default, float):
+                if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
+                    try:
+                        value = float(value)
+                    except ValueError:
+                        pass
+                _check(isinstance(value, (int, float)) and not isinstance(value, bool),
+                       f"{section}.{f.name} must be a number, got {value!r}")
+                setattr(part, f.name, float(value))
+            elif isinstance(default, str):
+                _check(isinstance(value, str), f"{section}.{f.name} must be a string, got {value!r}")
+            elif isinstance(default, tuple):
+                _check(isinstance(value, (list, tuple)), f"{section}.{f.name} must be a list, got {value!r}")
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML recipe. Relative data paths are taken from the current folder, as on the command line."""
+    raw: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"config file not found: {path}")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise UserError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+        if not isinstance(raw, dict):
+            raise UserError(f"config file {path} must hold a mapping")
+    return from_dict(raw, overrides)

@@ -1,0 +1,77 @@
+"""Parallel text through HF `datasets`, offline: two aligned plain-text files, one TSV, or one JSONL file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from seq2seq import UserError
+
+
+def _datasets():
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    return datasets
+
+
+def _readable(path: str | Path) -> str:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"file not found: {p}")
+    try:
+        with open(p, "rb") as f:
+            f.read(1)
+    except OSError as e:
+        raise UserError(f"cannot read {p}: {e.strerror}") from None
+    return str(p)
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """One file's lines (through `datasets`' text builder), empty lines kept so that line numbers align."""
+    path = _readable(path)
+    try:
+        ds = _datasets().load_dataset("text", data_files={"x": path}, split="x")
+    except Exception as e:  # datasets wraps decoding errors in its own types
+        raise UserError(f"cannot read {path} as UTF-8 text: {type(e).__name__}") from None
+    lines = ds["text"]
+    return [line.rstrip("\r") for line in lines]
+
+
+def load_pairs(src: str | Path | None = None, tgt: str | Path | None = None, table: str | Path | None = None,
+               src_key: str = "src", tgt_key: str = "tgt") -> tuple[list[str], list[str]]:
+    """Source and target sentences, aligned. `table` is a .tsv (two columns) or .jsonl file (`src_key`, `tgt_key`)."""
+    if table is not None:
+        path = _readable(table)
+        if not path.endswith((".jsonl", ".json")):
+            return _read_tsv(path)
+        try:
+            ds = _datasets().load_dataset("json", data_files={"x": path}, split="x")
+        except Exception as e:
+            raise UserError(f"cannot read {path}: {type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
+        missing = {src_key, tgt_key} - set(ds.column_names)
+        if missing:
+            raise UserError(f"{path}: missing column(s) {', '.join(sorted(missing))}; has {', '.join(ds.column_names)}")
+        return [str(x) for x in ds[src_key]], [str(x) for x in ds[tgt_key]]
+    if src is None or tgt is None:
+        raise UserError("need a source and a target file (or one TSV/JSONL file)")
+    s, t = read_lines(src), read_lines(tgt)
+    if len(s) != len(t):
+        raise UserError(f"line counts differ: {src} has {len(s)} lines, {tgt} has {len(t)}")
+    return s, t
+
+
+def _read_tsv(path: str) -> tuple[list[str], list[str]]:
+    """source<TAB>target per line, no quoting; blank lines are skipped, any other line must have two fields."""
+    src, tgt = [], []
+    for n, line in enumerate(read_lines(path), 1):
+        if not line.strip():
+            continue
+        cols = line.split("\t")
+        if len(cols) != 2:
+            raise UserError(f"{path}:{n}: expected 2 tab-separated columns, found {len(cols)}")
+        src.append(cols[0])
+        tgt.append(cols[1])
+    return src, tgt

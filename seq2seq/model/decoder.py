@@ -1,0 +1,112 @@
+"""The shared attention decoder: stacked RNN/LSTM/GRU, attention over any encoder's memory, input feeding,
+deep output and (optionally tied) softmax projection. It sees encoders only through `EncoderOutput`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from seq2seq.model.attention import Attention
+from seq2seq.model.interface import DecoderState, EncoderOutput
+from seq2seq.model.text_encoder import make_rnn
+from seq2seq.tokenizer import PAD
+
+
+class Decoder(nn.Module):
+    def __init__(self, vocab_size: int, emb_dim: int, hidden: int, layers: int, memory_dim: int, init_dim: int,
+                 cell: str = "lstm", attention: str = "bahdanau", attn_dim: int = 0, input_feeding: bool = True,
+                 deep_output: bool = True, dropout: float = 0.3, emb_dropout: float = 0.3, residual: bool = True,
+                 tie_embeddings: bool = True, embedding: nn.Embedding | None = None):
+        super().__init__()
+        self.embedding = embedding if embedding is not None else nn.Embedding(vocab_size, emb_dim, padding_idx=PAD)
+        self.emb_dropout = nn.Dropout(emb_dropout)
+        self.cell, self.hidden, self.num_layers = cell, hidden, layers
+        self.out_dim = emb_dim if tie_embeddings else hidden  # size of the attentional vector fed to the softmax
+        self.input_feeding = input_feeding
+        first_in = emb_dim + (self.out_dim if input_feeding else 0)
+        self.layers = nn.ModuleList(make_rnn(cell, first_in if i == 0 else hidden, hidden) for i in range(layers))
+        self.residual = residual
+        self.dropout = nn.Dropout(dropout)
+        n_states = 2 if cell == "lstm" else 1
+        self.bridge = nn.Linear(init_dim, layers * hidden * n_states)
+        self.attention = Attention(attention, hidden, memory_dim, attn_dim) if attention != "none" else None
+        self.combine = nn.Linear(hidden + (memory_dim if self.attention else 0), self.out_dim)
+        self.deep_output = deep_output
+        self.output = nn.Linear(self.out_dim, vocab_size)
+        if tie_embeddings:
+            self.output.weight = self.embedding.weight
+
+    # -- state -------------------------------------------------------------------------------------------
+    def init_state(self, enc: EncoderOutput) -> DecoderState:
+        """Initial hidden (and cell) state of every layer from the encoder's summary vector."""
+        B = enc.init_state.size(0)
+        s = torch.tanh(self.bridge(enc.init_state))  # (B, n_states * L * H)
+        s = s.view(B, -1, self.num_layers, self.hidden).permute(1, 2, 0, 3).contiguous()  # (n_states, L, B, H)
+        cell = s[1] if self.cell == "lstm" else None
+        feed = enc.memory.new_zeros(B, self.out_dim) if self.input_feeding else None
+        return DecoderState(hidden=s[0], cell=cell, feed=feed)
+
+    def precompute(self, enc: EncoderOutput) -> torch.Tensor | None:
+        """Attention keys, projected once per source; pass them to every `step`."""
+        return self.attention.precompute(enc.memory) if self.attention is not None else None
+
+    # -- computation -------------------------------------------------------------------------------------
+    def _rnn(self, x: torch.Tensor, state: DecoderState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """x (B, T, in) through the stack -> top outputs (B, T, H), new hidden and cell (L, B, H)."""
+        hs, cs = [], []
+        for i, rnn in enumerate(self.layers):
+            h0 = state.hidden[i : i + 1]
+            if self.cell == "lstm":
+                out, (h, c) = rnn(x, (h0, state.cell[i : i + 1]))
+                cs.append(c)
+            else:
+                out, h = rnn(x, h0)
+            hs.append(h)
+            x = out + x if (self.residual and i > 0) else out
+            if i < self.num_layers - 1:
+                x = self.dropout(x)
+        return x, torch.cat(hs), (torch.cat(cs) if cs else None)
+
+    def _attend(self, h: torch.Tensor, enc: EncoderOutput, keys: torch.Tensor | None):
+        """Top states (B, T, H) -> attentional vectors (B, T, O) and attention weights (B, T, S) or None."""
+        attn = None
+        if self.attention is not None:
+            context, attn = self.attention(h, keys, enc.memory, enc.mask)  # (B, T, D), (B, T, S)
+            h = torch.cat([h, context], dim=-1)
+        o = self.combine(h)
+        if self.deep_output:
+            o = torch.tanh(o)
+        return self.dropout(o), attn
+
+    def step(self, tokens: torch.Tensor, state: DecoderState, enc: EncoderOutput, keys: torch.Tensor | None):
+        """One step: previous tokens (B,) -> logits (B, V), next state, attention (B, S) or None."""
+        x = self.emb_dropout(self.embedding(tokens)).unsqueeze(1)  # (B, 1, E)
+        if self.input_feeding:
+            x = torch.cat([x, state.feed.unsqueeze(1)], dim=-1)
+        h, hidden, cell = self._rnn(x, state)
+        o, attn = self._attend(h, enc, keys)  # (B, 1, O)
+        o = o.squeeze(1)
+        new_state = DecoderState(hidden, cell, o if self.input_feeding else None)
+        return self.output(o), new_state, (attn.squeeze(1) if attn is not None else None)
+
+    def forward(self, tgt_in: torch.Tensor, enc: EncoderOutput) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Teacher forcing: tgt_in (B, T) -> logits (B, T, V) and attention (B, T, S) or None."""
+        keys = self.precompute(enc)
+        state = self.init_state(enc)
+        emb = self.emb_dropout(self.embedding(tgt_in))  # (B, T, E)
+        if not self.input_feeding:  # the whole sequence in one call per layer
+            h, _, _ = self._rnn(emb, state)
+            o, attn = self._attend(h, enc, keys)
+            return self.output(o), attn
+        outs, attns = [], []
+        for t in range(tgt_in.size(1)):
+            x = torch.cat([emb[:, t : t + 1], state.feed.unsqueeze(1)], dim=-1)  # (B, 1, E + O)
+            h, hidden, cell = self._rnn(x, state)
+            o, attn = self._attend(h, enc, keys)  # (B, 1, O)
+            state = DecoderState(hidden, cell, o.squeeze(1))
+            outs.append(o)
+            attns.append(attn)
+        o = torch.cat(outs, dim=1)  # (B, T, O)
+        attn = torch.cat(attns, dim=1) if self.attention is not None else None
+        return self.output(o), attn  # one vocabulary projection for all steps

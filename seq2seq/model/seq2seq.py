@@ -1,0 +1,76 @@
+"""EncoderDecoder: any encoder that returns `EncoderOutput`, plus the shared attention decoder."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from seq2seq.config import ModelConfig
+from seq2seq.model.decoder import Decoder
+from seq2seq.model.interface import EncoderOutput
+from seq2seq.model.text_encoder import TextEncoder
+from seq2seq.tokenizer import PAD
+
+
+class EncoderDecoder(nn.Module):
+    def __init__(self, encoder: nn.Module, decoder: Decoder):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> EncoderOutput:
+        return self.encoder(src, src_lengths)
+
+    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor):
+        """Teacher-forced logits (B, T, V) and attention (B, T, S) or None."""
+        return self.decoder(tgt_in, self.encode(src, src_lengths))
+
+
+def _text_encoder(cfg: ModelConfig, src_vocab: int, embedding: nn.Embedding | None) -> TextEncoder:
+    return TextEncoder(src_vocab, cfg.emb_dim, cfg.hidden, cfg.enc_layers, cfg.cell, cfg.bidirectional,
+                       cfg.dropout, cfg.emb_dropout, cfg.residual, cfg.deep_input, embedding)
+
+
+ENCODERS = {"text": _text_encoder}
+
+
+def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> EncoderDecoder:
+    """Build the model a config describes. Embeddings are shared when `share_embeddings` (joint vocabulary)."""
+    shared = None
+    if cfg.share_embeddings:
+        if src_vocab != tgt_vocab:
+            raise ValueError("share_embeddings needs one vocabulary for both sides")
+        shared = nn.Embedding(tgt_vocab, cfg.emb_dim, padding_idx=PAD)
+    encoder = ENCODERS[cfg.encoder](cfg, src_vocab, shared)
+    decoder = Decoder(tgt_vocab, cfg.emb_dim, cfg.hidden, cfg.dec_layers, memory_dim=encoder.output_dim,
+                      init_dim=encoder.output_dim, cell=cfg.cell, attention=cfg.attention, attn_dim=cfg.attn_dim,
+                      input_feeding=cfg.input_feeding, deep_output=cfg.deep_output, dropout=cfg.dropout,
+                      emb_dropout=cfg.emb_dropout, residual=cfg.residual, tie_embeddings=cfg.tie_embeddings,
+                      embedding=shared)
+    model = EncoderDecoder(encoder, decoder)
+    _init_weights(model)
+    return model
+
+
+def _init_weights(model: nn.Module) -> None:
+    """Uniform(-0.1, 0.1) as in the classic NMT recipes; embeddings N(0, d^-1/2) with a zero pad row."""
+    for name, p in model.named_parameters():
+        if "embedding" in name:
+            nn.init.normal_(p, std=p.size(1) ** -0.5)
+            with torch.no_grad():
+                p[PAD].zero_()
+        elif p.dim() >= 2:
+            nn.init.uniform_(p, -0.1, 0.1)
+        else:
+            nn.init.zeros_(p)
+    for m in model.modules():  # LSTM forget-gate bias 1: remembers by default, eases gradient flow
+        if isinstance(m, nn.LSTM):
+            for name, p in m.named_parameters():
+                if name.startswith("bias_ih"):
+                    n = p.size(0) // 4
+                    with torch.no_grad():
+                        p[n : 2 * n].fill_(1.0)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())

@@ -1,0 +1,92 @@
+"""Sentencepiece subword tokenizer: train, load, encode to ids, decode back to ordinary text.
+
+The tokenizer owns detokenization: metrics and users only ever see `decode`'s output.
+Ids are fixed for every model: pad=0, unk=1, bos=2, eos=3.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+from typing import Iterable
+
+import sentencepiece as spm
+
+from seq2seq import UserError
+
+PAD, UNK, BOS, EOS = 0, 1, 2, 3
+
+
+class Tokenizer:
+    """One sentencepiece model; `encode` gives ids without BOS/EOS, `decode` drops special ids."""
+
+    def __init__(self, model_file: str | Path):
+        model_file = Path(model_file)
+        if not model_file.is_file():
+            raise UserError(f"sentencepiece model not found: {model_file}")
+        self.path = model_file
+        try:
+            self.sp = spm.SentencePieceProcessor(model_file=str(model_file))
+        except (RuntimeError, OSError) as e:
+            raise UserError(f"{model_file} is not a sentencepiece model: {str(e).splitlines()[0]}") from None
+        if (self.sp.pad_id(), self.sp.unk_id(), self.sp.bos_id(), self.sp.eos_id()) != (PAD, UNK, BOS, EOS):
+            raise UserError(f"{model_file}: sentencepiece model must use pad=0 unk=1 bos=2 eos=3")
+
+    def __len__(self) -> int:
+        return self.sp.get_piece_size()
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        return self.sp.encode(texts, out_type=int)
+
+    def decode(self, ids: list[list[int]]) -> list[str]:
+        return [self.sp.decode([i for i in seq if i > EOS]) for seq in ids]
+
+    def pieces(self, ids: list[int]) -> list[str]:
+        return [self.sp.id_to_piece(i) for i in ids]
+
+    @staticmethod
+    def train(texts: Iterable[str], model_file: str | Path, vocab_size: int, model_type: str = "unigram",
+              character_coverage: float = 1.0) -> "Tokenizer":
+        """Train a model on `texts` and write it to `model_file`; the vocabulary may come out smaller on tiny data."""
+        buf = io.BytesIO()
+        texts = [t for t in texts if t.strip()]
+        if not texts:
+            raise UserError("cannot train a tokenizer: the training text is empty")
+        try:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(texts), model_writer=buf, vocab_size=vocab_size, model_type=model_type,
+                character_coverage=character_coverage, pad_id=PAD, unk_id=UNK, bos_id=BOS, eos_id=EOS,
+                hard_vocab_limit=False, input_sentence_size=2_000_000, shuffle_input_sentence=True,
+                num_threads=2, minloglevel=2,
+            )
+        except RuntimeError as e:
+            raise UserError(f"cannot train a tokenizer (vocab_size={vocab_size}, {model_type}): "
+                            f"{str(e).splitlines()[0]}") from None
+        model_file = Path(model_file)
+        model_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = model_file.with_suffix(".tmp")
+        tmp.write_bytes(buf.getvalue())
+        tmp.replace(model_file)
+        return Tokenizer(model_file)
+
+
+def install(src: str | Path, dst: Path) -> Tokenizer:
+    """Copy an existing sentencepiece model into a model directory."""
+    if Path(src).resolve() != dst.resolve():
+        shutil.copyfile(src, dst)
+    return Tokenizer(dst)
+
+
+def model_files(model_dir: Path) -> tuple[Path, Path]:
+    """Where a model directory keeps its source and target tokenizers (the same file for a joint vocabulary)."""
+    joint = model_dir / "spm.model"
+    if joint.is_file():
+        return joint, joint
+    return model_dir / "spm.src.model", model_dir / "spm.tgt.model"
+
+
+def load_pair(model_dir: Path) -> tuple[Tokenizer, Tokenizer]:
+    src, tgt = model_files(model_dir)
+    src_tok = Tokenizer(src)
+    return src_tok, (src_tok if tgt == src else Tokenizer(tgt))

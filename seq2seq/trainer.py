@@ -1,0 +1,344 @@
+"""One training loop: teacher forcing, label-smoothed cross-entropy, clipping, LR schedule, validation BLEU,
+early stopping, atomic checkpoints and exact resume.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from seq2seq import UserError, checkpoint
+from seq2seq.batching import collate, filter_pairs, token_batches
+from seq2seq.config import Config, TrainConfig
+from seq2seq.corpus import load_pairs
+from seq2seq.metrics import bleu
+from seq2seq.model import build_model
+from seq2seq.model.seq2seq import count_parameters
+from seq2seq.tokenizer import PAD, Tokenizer, install, model_files
+from seq2seq.translate import Translator, resolve_device
+
+
+class TrainingError(UserError):
+    """Training cannot go on (e.g. a non-finite loss); the last good checkpoint is kept."""
+
+
+class LRSchedule:
+    """Linear warm-up, then constant, inverse square root, or reduce-on-plateau of validation BLEU."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.scale = 1.0  # plateau decay so far
+        self.best = -math.inf
+        self.bad = 0
+
+    def lr(self, step: int) -> float:
+        c = self.cfg
+        warm = min(1.0, step / c.warmup_steps) if c.warmup_steps else 1.0
+        if c.schedule == "inverse_sqrt":
+            w = max(c.warmup_steps, 1)
+            return c.lr * (warm if step < w else math.sqrt(w / max(step, 1)))
+        return max(c.lr * self.scale, c.min_lr) * warm if c.schedule == "plateau" else c.lr * warm
+
+    def on_validation(self, metric: float) -> None:
+        if metric > self.best:
+            self.best, self.bad = metric, 0
+            return
+        self.bad += 1
+        if self.cfg.schedule == "plateau" and self.bad > self.cfg.decay_patience:
+            self.scale *= self.cfg.decay_factor
+            self.bad = 0
+
+    def state_dict(self) -> dict:
+        return {"scale": self.scale, "best": self.best, "bad": self.bad}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.scale, self.best, self.bad = d["scale"], d["best"], d["bad"]
+
+
+@dataclass
+class Data:
+    src: list[list[int]]
+    tgt: list[list[int]]
+    valid_src_text: list[str]
+    valid_tgt_text: list[str]
+    valid_src: list[list[int]]
+    valid_tgt: list[list[int]]
+
+
+def prepare_tokenizers(cfg: Config, model_dir: Path, src_texts: list[str], tgt_texts: list[str]):
+    """Load the model directory's tokenizer(s); install the configured ones or train new ones on first run."""
+    d = cfg.data
+    src_file, tgt_file = (model_dir / "spm.model",) * 2 if d.joint_vocab else (
+        model_dir / "spm.src.model", model_dir / "spm.tgt.model")
+    if src_file.is_file() and tgt_file.is_file():
+        src_tok = Tokenizer(src_file)
+        return src_tok, (src_tok if tgt_file == src_file else Tokenizer(tgt_file))
+    train = lambda texts, f: Tokenizer.train(texts, f, d.vocab_size, d.spm_type, d.character_coverage)  # noqa: E731
+    if d.joint_vocab:
+        tok = install(d.spm_model, src_file) if d.spm_model else train(src_texts + tgt_texts, src_file)
+        return tok, tok
+    src_tok = install(d.spm_model, src_file) if d.spm_model else train(src_texts, src_file)
+    tgt_tok = install(d.tgt_spm_model, tgt_file) if d.tgt_spm_model else train(tgt_texts, tgt_file)
+    return src_tok, tgt_tok
+
+
+def prepare_data(cfg: Config, model_dir: Path, log=print):
+    d = cfg.data
+    if not (d.train or d.train_src):
+        raise UserError("no training data: set data.train_src and data.train_tgt (or data.train)")
+    src_text, tgt_text = load_pairs(d.train_src, d.train_tgt, d.train, d.src_lang, d.tgt_lang)
+    if d.valid or d.valid_src:
+        v_src, v_tgt = load_pairs(d.valid_src, d.valid_tgt, d.valid, d.src_lang, d.tgt_lang)
+    else:  # hold out a slice of the training data, deterministically
+        n = max(1, min(1000, len(src_text) // 20))
+        log(f"no validation data given: holding out the last {n} training pairs")
+        v_src, v_tgt, src_text, tgt_text = src_text[-n:], tgt_text[-n:], src_text[:-n], tgt_text[:-n]
+    if d.max_valid:
+        v_src, v_tgt = v_src[: d.max_valid], v_tgt[: d.max_valid]
+    src_tok, tgt_tok = prepare_tokenizers(cfg, model_dir, src_text, tgt_text)
+    src_ids, tgt_ids = src_tok.encode(src_text), tgt_tok.encode(tgt_text)
+    keep, stats = filter_pairs(src_ids, tgt_ids, d.min_len, d.max_len, d.max_ratio)
+    log(f"training data: {stats}")
+    if not keep:
+        raise UserError("no training pairs left after filtering; check data.min_len/max_len/max_ratio")
+    vs = [s[: d.max_len] for s in src_tok.encode(v_src)]
+    vt = [t[: d.max_len] for t in tgt_tok.encode(v_tgt)]
+    data = Data([src_ids[i] for i in keep], [tgt_ids[i] for i in keep], v_src, v_tgt, vs, vt)
+    return data, src_tok, tgt_tok
+
+
+def _rng_state() -> dict:
+    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """Trains `cfg` into `cfg.model_dir`; `resume=True` continues exactly from `last.pt`."""
+
+    def __init__(self, cfg: Config, resume: bool = False, progress: bool | None = None, log_stream=None):
+        self.cfg = cfg
+        self.dir = Path(cfg.model_dir)
+        self.log_stream = log_stream or sys.stderr
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        if resume and not (self.dir / "last.pt").is_file():
+            raise UserError(f"--resume: no checkpoint to resume from in {self.dir} (last.pt is missing)")
+        if not resume and (self.dir / "last.pt").is_file():
+            raise UserError(f"{self.dir} already holds a training run; use --resume to continue it, "
+                            f"or set model_dir to a new folder")
+        if resume:  # the saved config is the run's config; command-line overrides may change train/search only
+            saved = self._saved_config()
+            if saved.model != cfg.model or saved.data.joint_vocab != cfg.data.joint_vocab:
+                raise UserError("--resume: model or vocabulary settings differ from the saved run's config.yaml")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        t = cfg.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        self.device = resolve_device(t.device)
+        random.seed(t.seed)
+        torch.manual_seed(t.seed)
+        self.data, self.src_tok, self.tgt_tok = prepare_data(cfg, self.dir, self.say)
+        cfg.save(self.dir / "config.yaml")
+        self.model = build_model(cfg.model, len(self.src_tok), len(self.tgt_tok)).to(self.device)
+        opt_cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
+        self.optimizer = opt_cls(self.model.parameters(), lr=t.lr, betas=t.betas, weight_decay=t.weight_decay)
+        self.schedule = LRSchedule(t)
+        self.step, self.epoch, self.pos = 0, 0, 0  # pos: batches done in the current epoch
+        self.best_bleu, self.bad_validations = -1.0, 0
+        self.amp = t.amp and self.device.type == "cuda"
+        self.say(f"model: {count_parameters(self.model):,} parameters; vocab {len(self.src_tok)}/{len(self.tgt_tok)}; "
+                 f"device {self.device}")
+        if resume:
+            self._restore(checkpoint.load(self.dir / "last.pt", map_location=self.device))
+            self.say(f"resumed from {self.dir / 'last.pt'} at step {self.step}")
+
+    def _saved_config(self) -> Config:
+        from seq2seq.config import load_config
+
+        return load_config(self.dir / "config.yaml")
+
+    # -- logging -----------------------------------------------------------------------------------------
+    def say(self, msg: str) -> None:
+        print(msg, file=self.log_stream, flush=True)
+
+    def _log(self, record: dict) -> None:
+        with open(self.dir / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    # -- checkpoints -------------------------------------------------------------------------------------
+    def _state(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(), "step": self.step, "epoch": self.epoch, "pos": self.pos,
+                "best_bleu": self.best_bleu, "bad_validations": self.bad_validations, "rng": _rng_state(),
+                "config": self.cfg.to_dict()}
+
+    def _restore(self, s: dict) -> None:
+        self.model.load_state_dict(s["model"])
+        self.optimizer.load_state_dict(s["optimizer"])
+        self.schedule.load_state_dict(s["schedule"])
+        self.step, self.epoch, self.pos = s["step"], s["epoch"], s["pos"]
+        self.best_bleu, self.bad_validations = s["best_bleu"], s["bad_validations"]
+        _set_rng_state({k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in s["rng"].items()})
+
+    def save_last(self) -> None:
+        checkpoint.save(self._state(), self.dir / "last.pt")
+
+    # -- one step ----------------------------------------------------------------------------------------
+    def loss(self, batch, reduction: str = "sum", smoothing: float | None = None) -> torch.Tensor:
+        """Label-smoothed cross-entropy over target tokens (padding ignored)."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            logits, _ = self.model(batch.src, batch.src_lengths.to(self.device), batch.tgt_in)
+        ls = self.cfg.train.label_smoothing if smoothing is None else smoothing
+        return F.cross_entropy(logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD,
+                               label_smoothing=ls, reduction=reduction)
+
+    def train_step(self, batch) -> tuple[float, float]:
+        self.model.train()
+        n_tokens = batch.n_tgt_tokens
+        loss = self.loss(batch) / n_tokens
+        if not torch.isfinite(loss):
+            raise TrainingError(f"non-finite training loss ({loss.item()}) at step {self.step + 1}; stopped. "
+                                f"The last good checkpoint is {self.dir / 'last.pt'}; lower train.lr or "
+                                f"set train.clip_norm, then --resume")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip = self.cfg.train.clip_norm
+        params = self.model.parameters()
+        norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+        if not torch.isfinite(norm):
+            raise TrainingError(f"non-finite gradient norm at step {self.step + 1}; stopped. The last good "
+                                f"checkpoint is {self.dir / 'last.pt'}")
+        self.step += 1
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.schedule.lr(self.step)
+        self.optimizer.step()
+        return loss.item(), float(norm)
+
+    # -- validation --------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """Validation loss (no smoothing, per token) and BLEU of the decoded validation set."""
+        self.model.eval()
+        d = self.data
+        total, n = 0.0, 0
+        for idx in token_batches([len(s) for s in d.valid_src], [len(t) for t in d.valid_tgt],
+                                 self.cfg.train.batch_tokens):
+            batch = collate([d.valid_src[i] for i in idx], [d.valid_tgt[i] for i in idx]).to(self.device)
+            total += self.loss(batch, smoothing=0.0).item()
+            n += batch.n_tgt_tokens
+        search = replace(self.cfg.search, beam=self.cfg.train.valid_beam, nbest=1)
+        translator = Translator(self.model, self.src_tok, self.tgt_tok, search, self.device)
+        hyps = [t.text for t in translator.translate(d.valid_src_text, warn=lambda m: None)]
+        loss = total / max(n, 1)
+        return {"loss": loss, "ppl": math.exp(min(loss, 50)), "bleu": bleu(hyps, d.valid_tgt_text),
+                "example": hyps[0] if hyps else ""}
+
+    def _after_validation(self, v: dict) -> bool:
+        """Checkpoints and early stopping; True when training should stop."""
+        self.schedule.on_validation(v["bleu"])
+        improved = v["bleu"] > self.best_bleu
+        if improved:
+            self.best_bleu, self.bad_validations = v["bleu"], 0
+            checkpoint.save({"model": self.model.state_dict(), "step": self.step, "bleu": v["bleu"]},
+                            self.dir / "best.pt")
+        else:
+            self.bad_validations += 1
+        keep = self.cfg.train.keep_last
+        if keep:
+            checkpoint.save({"model": self.model.state_dict(), "step": self.step},
+                            self.dir / f"step-{self.step}.pt")
+            for old in checkpoint.step_checkpoints(self.dir)[:-keep]:
+                old.unlink()
+        self.save_last()
+        self._log({"type": "valid", "step": self.step, "epoch": self.epoch, "loss": round(v["loss"], 4),
+                   "ppl": round(v["ppl"], 2), "bleu": v["bleu"], "best_bleu": self.best_bleu,
+                   "lr": self.optimizer.param_groups[0]["lr"], "time": time.time()})
+        self.say(f"step {self.step} | valid loss {v['loss']:.3f} ppl {v['ppl']:.2f} BLEU {v['bleu']:.2f} "
+                 f"(best {self.best_bleu:.2f}){' *' if improved else ''} | e.g. {v['example'][:80]!r}")
+        es = self.cfg.train.early_stopping
+        if es and self.bad_validations >= es:
+            self.say(f"early stopping: no BLEU improvement in {es} validations")
+            return True
+        return False
+
+    # -- the loop ----------------------------------------------------------------------------------------
+    def train(self) -> dict:
+        """Train until max_steps, max_epochs or early stopping; returns a summary."""
+        t = self.cfg.train
+        d = self.data
+        src_lens, tgt_lens = [len(s) for s in d.src], [len(x) for x in d.tgt]
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=t.max_steps, initial=self.step, unit="step", dynamic_ncols=True, file=sys.stderr)
+        window_tokens, window_loss, window_steps, window_start = 0, 0.0, 0, time.perf_counter()
+        train_tokens, train_time = 0, 0.0
+        stop = self.step >= t.max_steps
+        try:
+            while not stop and self.epoch < t.max_epochs:
+                batches = token_batches(src_lens, tgt_lens, t.batch_tokens, seed=t.seed, epoch=self.epoch)
+                while self.pos < len(batches):
+                    idx = batches[self.pos]
+                    batch = collate([d.src[i] for i in idx], [d.tgt[i] for i in idx]).to(self.device)
+                    tic = time.perf_counter()
+                    loss, norm = self.train_step(batch)
+                    self.pos += 1
+                    n = batch.n_tgt_tokens
+                    train_tokens += n
+                    train_time += time.perf_counter() - tic
+                    window_tokens += n
+                    window_loss += loss
+                    window_steps += 1
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{train_tokens / max(train_time, 1e-9):.0f}")
+                    if self.step % t.log_every == 0:
+                        elapsed = time.perf_counter() - window_start
+                        rec = {"type": "train", "step": self.step, "epoch": self.epoch,
+                               "loss": round(window_loss / window_steps, 4), "grad_norm": round(norm, 3),
+                               "lr": self.optimizer.param_groups[0]["lr"],
+                               "tok_s": round(window_tokens / max(elapsed, 1e-9), 1), "time": time.time()}
+                        self._log(rec)
+                        if bar is None:
+                            self.say(f"step {rec['step']} | epoch {self.epoch} | loss {rec['loss']:.3f} | "
+                                     f"lr {rec['lr']:.2e} | {rec['tok_s']:.0f} tgt tok/s")
+                        window_tokens, window_loss, window_steps = 0, 0.0, 0
+                        window_start = time.perf_counter()
+                    if self.step % t.valid_every == 0 or self.step >= t.max_steps:
+                        v = self.validate()
+                        stop = self._after_validation(v) or self.step >= t.max_steps
+                        if stop:
+                            break
+                else:
+                    self.epoch += 1
+                    self.pos = 0
+                    continue
+                break
+            if not stop:  # ran out of epochs
+                self._after_validation(self.validate())
+        except KeyboardInterrupt:
+            self.save_last()
+            self.say(f"interrupted: saved {self.dir / 'last.pt'} at step {self.step}; continue with --resume")
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        return {"step": self.step, "best_bleu": self.best_bleu,
+                "train_tok_s": train_tokens / max(train_time, 1e-9), "model_dir": str(self.dir)}

@@ -1,0 +1,133 @@
+"""Parallel text loading: two aligned files, TSV, JSONL; alignment kept; clear errors naming the file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from seq2seq import UserError
+from seq2seq.corpus import load_pairs, read_lines
+
+
+def _write(path, text: str):
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def test_two_aligned_files(tmp_path):
+    src = _write(tmp_path / "a.src", "Hello, world!\nThe cat.\nÜber straße – ok\n")
+    tgt = _write(tmp_path / "a.tgt", "Hallo, Welt!\nDie Katze.\nover street - ok\n")
+    s, t = load_pairs(src, tgt)
+    assert s == ["Hello, world!", "The cat.", "Über straße – ok"]
+    assert t == ["Hallo, Welt!", "Die Katze.", "over street - ok"]
+
+
+def test_paths_may_be_strings(tmp_path):
+    src = _write(tmp_path / "a.src", "x\n")
+    tgt = _write(tmp_path / "a.tgt", "y\n")
+    assert load_pairs(str(src), str(tgt)) == (["x"], ["y"])
+
+
+def test_empty_lines_are_kept(tmp_path):
+    src = _write(tmp_path / "e.src", "one\n\nthree\n\n\nsix\n")
+    tgt = _write(tmp_path / "e.tgt", "eins\nzwei\n\nvier\n\nsechs\n")
+    s, t = load_pairs(src, tgt)
+    assert s == ["one", "", "three", "", "", "six"]
+    assert t == ["eins", "zwei", "", "vier", "", "sechs"]
+
+
+def test_read_lines_details(tmp_path):
+    assert read_lines(_write(tmp_path / "nonl.txt", "a\nb")) == ["a", "b"]  # no final newline
+    assert read_lines(_write(tmp_path / "crlf.txt", "a\r\nb\r\n")) == ["a", "b"]
+    assert read_lines(_write(tmp_path / "ws.txt", "  a  \n\t\n")) == ["  a  ", "\t"]  # whitespace kept
+    assert read_lines(_write(tmp_path / "lead.txt", "\n\nx\n")) == ["", "", "x"]
+
+
+def test_tsv(tmp_path):
+    table = _write(tmp_path / "d.tsv", "Hello, world!\tHallo, Welt!\nA \"quoted\" word\tEin \"Wort\"\n1\t2\nNA\tnull\n")
+    s, t = load_pairs(table=table)
+    assert s == ["Hello, world!", 'A "quoted" word', "1", "NA"]
+    assert t == ["Hallo, Welt!", 'Ein "Wort"', "2", "null"]
+
+
+def test_tsv_custom_keys(tmp_path):
+    table = _write(tmp_path / "d.tsv", "a\tb\nc\td\n")
+    assert load_pairs(table=table, src_key="en", tgt_key="de") == (["a", "c"], ["b", "d"])
+
+
+def test_jsonl_custom_keys(tmp_path):
+    rows = [{"en": "Hello, world!", "de": "Hallo, Welt!", "id": 1},
+            {"en": "The cat.", "de": "Die Katze.", "id": 2},
+            {"en": "", "de": "leer", "id": 3}]
+    table = _write(tmp_path / "d.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    s, t = load_pairs(table=table, src_key="en", tgt_key="de")
+    assert s == ["Hello, world!", "The cat.", ""]
+    assert t == ["Hallo, Welt!", "Die Katze.", "leer"]
+
+
+def test_line_count_mismatch_names_both_files(tmp_path):
+    src = _write(tmp_path / "m.src", "a\nb\nc\n")
+    tgt = _write(tmp_path / "m.tgt", "x\ny\n")
+    with pytest.raises(UserError) as e:
+        load_pairs(src, tgt)
+    msg = str(e.value)
+    assert str(src) in msg and str(tgt) in msg
+    assert "3" in msg and "2" in msg
+
+
+def test_mismatch_from_an_extra_empty_line(tmp_path):
+    src = _write(tmp_path / "m.src", "a\nb\n\n")
+    tgt = _write(tmp_path / "m.tgt", "x\ny\n")
+    with pytest.raises(UserError, match="3"):
+        load_pairs(src, tgt)
+
+
+@pytest.mark.parametrize("which", ["src", "tgt", "table"])
+def test_missing_file_is_named(tmp_path, which):
+    ok = _write(tmp_path / "ok.txt", "a\n")
+    missing = tmp_path / "missing.txt"
+    kwargs = {"src": ok, "tgt": ok}
+    if which == "table":
+        missing = tmp_path / "missing.tsv"
+        kwargs = {"table": missing}
+    else:
+        kwargs[which] = missing
+    with pytest.raises(UserError) as e:
+        load_pairs(**kwargs)
+    assert str(missing) in str(e.value)
+
+
+def test_directory_is_not_a_file(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        read_lines(tmp_path)
+
+
+def test_jsonl_missing_column(tmp_path):
+    table = _write(tmp_path / "d.jsonl", '{"en": "a", "fr": "b"}\n{"en": "c", "fr": "d"}\n')
+    with pytest.raises(UserError) as e:
+        load_pairs(table=table, src_key="en", tgt_key="de")
+    msg = str(e.value)
+    assert "de" in msg and str(table) in msg
+
+
+def test_need_both_sides(tmp_path):
+    src = _write(tmp_path / "a.src", "x\n")
+    with pytest.raises(UserError):
+        load_pairs(src, None)
+    with pytest.raises(UserError):
+        load_pairs()
+
+
+def test_invalid_utf8(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"ok\n\xff\xfe\xfa broken\n")
+    with pytest.raises(UserError) as e:
+        read_lines(bad)
+    assert str(bad) in str(e.value)
+
+
+def test_tsv_with_extra_column(tmp_path):
+    table = _write(tmp_path / "d.tsv", "a\tb\tc\nd\te\n")
+    with pytest.raises(UserError):
+        load_pairs(table=table)

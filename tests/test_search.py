@@ -1,0 +1,194 @@
+"""Search, tested three ways: scripted per-step probabilities, brute force on a tiny model, beam 1 == greedy."""
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from seq2seq.batching import collate
+from seq2seq.config import ModelConfig
+from seq2seq.model import EncoderOutput, build_model
+from seq2seq.search import beam_search, decode, greedy_search, length_penalty
+from seq2seq.tokenizer import BOS, EOS, UNK
+
+A, B_ = 4, 5  # two real tokens for the scripted model
+
+
+@dataclass
+class PrefixState:
+    prefixes: list[tuple]
+
+    def select(self, index):
+        return PrefixState([self.prefixes[i] for i in index.tolist()])
+
+
+class ScriptedDecoder:
+    """Next-token probabilities are a fixed table of the prefix; unknown prefixes end (EOS) for sure."""
+
+    def __init__(self, table: dict[tuple, dict[int, float]], vocab: int = 6):
+        self.table, self.vocab = table, vocab
+
+    def precompute(self, enc):
+        return None
+
+    def init_state(self, enc):
+        return PrefixState([() for _ in range(enc.memory.size(0))])
+
+    def step(self, tokens, state, enc, keys):
+        prefixes = [p if t == BOS else p + (t,) for p, t in zip(state.prefixes, tokens.tolist())]
+        logits = torch.full((len(prefixes), self.vocab), float("-inf"))
+        for i, p in enumerate(prefixes):
+            for tok, prob in self.table.get(p, {EOS: 1.0}).items():
+                logits[i, tok] = math.log(prob)
+        return logits, PrefixState(prefixes), None
+
+
+def _enc(batch: int) -> EncoderOutput:
+    return EncoderOutput(torch.zeros(batch, 1, 1), torch.ones(batch, 1, dtype=torch.bool), torch.zeros(batch, 1))
+
+
+TRAP = {(): {A: 0.6, B_: 0.4}, (A,): {A: 0.36, B_: 0.34, EOS: 0.3}, (B_,): {EOS: 0.9, A: 0.1},
+        (A, A): {EOS: 1.0}, (A, B_): {EOS: 1.0}}
+
+
+def test_scripted_beam_escapes_greedy_trap():
+    """Greedy follows the likelier first token (0.6 * 0.36 = 0.216); beam finds 'B EOS' (0.4 * 0.9 = 0.36)."""
+    max_len = torch.tensor([10])
+    g = greedy_search(ScriptedDecoder(TRAP), _enc(1), max_len)
+    assert g.tokens == [[[A, A]]] and g.scores[0][0] == pytest.approx(math.log(0.216), abs=1e-6)
+    b = beam_search(ScriptedDecoder(TRAP), _enc(1), max_len, beam=2, alpha=0.0, nbest=2)
+    assert b.tokens[0] == [[B_], [A, A]]
+    assert b.scores[0] == pytest.approx([math.log(0.36), math.log(0.216)], abs=1e-6)
+
+
+def test_scripted_length_penalty_changes_winner():
+    """Raw: '' (0.5) beats 'A A' (0.475); with alpha=1, 'A A' scores log(.475)/(8/6) > log(.5)/1."""
+    table = {(): {EOS: 0.5, A: 0.5}, (A,): {A: 0.95, EOS: 0.05}, (A, A): {EOS: 1.0}}
+    raw = beam_search(ScriptedDecoder(table), _enc(1), torch.tensor([10]), beam=2, alpha=0.0)
+    assert raw.tokens == [[[]]] and raw.scores[0][0] == pytest.approx(math.log(0.5))
+    norm = beam_search(ScriptedDecoder(table), _enc(1), torch.tensor([10]), beam=2, alpha=1.0)
+    assert norm.tokens == [[[A, A]]]
+    assert norm.scores[0][0] == pytest.approx(math.log(0.475) / length_penalty(3, 1.0))
+
+
+def test_scripted_max_length_forces_eos():
+    """EOS always costs 0.1 here; longer is better under alpha=1, so only the cap (EOS included) stops search."""
+    table = {(A,) * n: {A: 0.9, EOS: 0.1} for n in range(8)}
+    caps = torch.tensor([3, 5])
+    g = greedy_search(ScriptedDecoder(table), _enc(2), caps)
+    assert g.tokens == [[[A, A]], [[A, A, A, A]]]
+    assert g.scores[0][0] == pytest.approx(math.log(0.9**2 * 0.1))  # the forced EOS keeps its probability
+    b = beam_search(ScriptedDecoder(table), _enc(2), caps, beam=2, alpha=1.0)
+    assert b.tokens == [[[A, A]], [[A, A, A, A]]]
+    assert b.scores[1][0] == pytest.approx(math.log(0.9**4 * 0.1) / length_penalty(5, 1.0))
+
+
+def test_scripted_batch_of_different_sentences_is_independent():
+    one = beam_search(ScriptedDecoder(TRAP), _enc(1), torch.tensor([10]), beam=2, alpha=0.0, nbest=2)
+    many = beam_search(ScriptedDecoder(TRAP), _enc(3), torch.tensor([10, 10, 10]), beam=2, alpha=0.0, nbest=2)
+    assert many.tokens == one.tokens * 3
+
+
+def _tiny_model(vocab=7, cell="lstm", attention="bahdanau"):
+    torch.manual_seed(0)
+    cfg = ModelConfig(emb_dim=8, hidden=8, enc_layers=1, dec_layers=1, dropout=0.0, emb_dropout=0.0, cell=cell,
+                      attention=attention, tie_embeddings=False)
+    m = build_model(cfg, vocab, vocab).eval()
+    with torch.no_grad():  # make the distributions peaked, so scores are far apart and ranking is unambiguous
+        m.decoder.output.weight.mul_(30)
+    return m
+
+
+def _score(model, enc, seq: list[int]) -> float:
+    """Sum of log-probabilities of seq + EOS by stepping the decoder (the definition search must optimise)."""
+    keys, state = model.decoder.precompute(enc), model.decoder.init_state(enc)
+    total, prev = 0.0, BOS
+    for tok in seq + [EOS]:
+        logits, state, _ = model.decoder.step(torch.tensor([prev]), state, enc, keys)
+        total += torch.log_softmax(logits.float(), -1)[0, tok].item()
+        prev = tok
+    return total
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_beam_matches_brute_force(alpha, cell):
+    """With a beam wide enough to hold every prefix, search is exact: its n-best equal full enumeration's."""
+    V, max_len = 7, 4  # outputs of up to 3 tokens (UNK, 4, 5, 6; never PAD or BOS) + EOS
+    m = _tiny_model(V, cell)
+    b = collate([[4, 5, 6, 4]])
+    with torch.inference_mode():
+        enc = m.encode(b.src, b.src_lengths)
+        allseqs = [list(s) for n in range(max_len) for s in itertools.product([UNK, 4, 5, 6], repeat=n)]
+        scored = sorted(((_score(m, enc, s) / length_penalty(len(s) + 1, alpha), s) for s in allseqs), reverse=True)
+        out = beam_search(m.decoder, enc, torch.tensor([max_len]), beam=len(allseqs), alpha=alpha, nbest=5)
+    assert len(allseqs) == 1 + 4 + 16 + 64
+    assert out.tokens[0] == [s for _, s in scored[:5]]
+    assert out.scores[0] == pytest.approx([sc for sc, _ in scored[:5]], abs=1e-4)
+
+
+def test_small_beam_scores_are_true_scores():
+    """A narrow beam may miss the optimum but what it reports is the real (normalised) score of what it returns."""
+    m = _tiny_model()
+    b = collate([[4, 5, 6, 4], [6, 6]])
+    with torch.inference_mode():
+        enc = m.encode(b.src, b.src_lengths)
+        out = beam_search(m.decoder, enc, torch.tensor([6, 6]), beam=2, alpha=0.6, nbest=2)
+        for i in range(2):
+            one = enc.select(torch.tensor([i]))
+            for seq, sc in zip(out.tokens[i], out.scores[i]):
+                assert sc == pytest.approx(_score(m, one, seq) / length_penalty(len(seq) + 1, 0.6), abs=1e-4)
+            assert out.scores[i][0] >= out.scores[i][1]
+
+
+@pytest.mark.parametrize("cell,attention", [("lstm", "bahdanau"), ("gru", "general"), ("rnn", "none")])
+def test_beam_one_equals_greedy(cell, attention):
+    m = _tiny_model(11, cell, attention)
+    b = collate([[4, 5, 6, 7, 8], [9, 10], [4, 4, 4]])
+    with torch.inference_mode():
+        enc = m.encode(b.src, b.src_lengths)
+        max_len = torch.tensor([12, 12, 12])
+        g = greedy_search(m.decoder, enc, max_len)
+        one = beam_search(m.decoder, enc, max_len, beam=1, alpha=0.0)
+    assert g.tokens == one.tokens
+    assert [s[0] for s in g.scores] == pytest.approx([s[0] for s in one.scores], abs=1e-4)
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_padding_invariance_of_search(beam):
+    """A sentence decodes the same alone and inside a padded batch of longer and shorter ones."""
+    m = _tiny_model(11)
+    srcs = [[4, 5, 6, 7, 8, 9, 10, 4], [9, 10], [4, 4, 6, 7]]
+    with torch.inference_mode():
+        b = collate(srcs)
+        together = decode(m.decoder, m.encode(b.src, b.src_lengths), b.src_lengths, beam=beam, alpha=0.6, nbest=1)
+        for i, s in enumerate(srcs):
+            one = collate([s])
+            alone = decode(m.decoder, m.encode(one.src, one.src_lengths), one.src_lengths, beam=beam, alpha=0.6)
+            assert alone.tokens[0] == together.tokens[i]
+            assert alone.scores[0][0] == pytest.approx(together.scores[i][0], abs=1e-4)
+
+
+def test_attention_is_returned_per_hypothesis():
+    m = _tiny_model(11)
+    b = collate([[4, 5, 6, 7, 8], [9, 10]])
+    with torch.inference_mode():
+        enc = m.encode(b.src, b.src_lengths)
+        for beam in (1, 3):
+            out = decode(m.decoder, enc, b.src_lengths, beam=beam, alpha=0.6, return_attention=True)
+            for i in range(2):
+                a = out.attention[i][0]
+                assert a.shape == (len(out.tokens[i][0]) + 1, b.src.size(1))
+                assert torch.allclose(a.sum(-1), torch.ones(a.size(0)), atol=1e-5)
+                assert (a[:, int(b.src_lengths[i]):] == 0).all()
+
+
+def test_nbest_distinct_and_sorted():
+    m = _tiny_model(11)
+    b = collate([[4, 5, 6]])
+    with torch.inference_mode():
+        out = decode(m.decoder, m.encode(b.src, b.src_lengths), b.src_lengths, beam=5, alpha=0.6, nbest=5)
+    assert len(out.tokens[0]) == 5 and len({tuple(t) for t in out.tokens[0]}) == 5
+    assert out.scores[0] == sorted(out.scores[0], reverse=True)
