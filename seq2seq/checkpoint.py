@@ -77,3 +77,26 @@ def average(paths: list[Path]) -> dict[str, torch.Tensor]:
 def step_checkpoints(model_dir: Path) -> list[Path]:
     """step-N.pt files, oldest first."""
     return sorted(model_dir.glob("step-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
+
+
+def export(model_dir: Path, out: Path, average_last: int = 0, fp16: bool = True) -> Path:
+    """A compact, servable copy: config.yaml, tokenizer(s) and model.pt (best.pt, or the average of the last N
+    step checkpoints), in float16 unless asked otherwise."""
+    import shutil
+
+    if not (model_dir / "config.yaml").is_file():
+        raise UserError(f"{model_dir} is not a model directory: config.yaml is missing")
+    if average_last:
+        steps = step_checkpoints(model_dir)[-average_last:]
+        if len(steps) < average_last:
+            raise UserError(f"{model_dir} has {len(steps)} step checkpoints, fewer than --average {average_last}")
+        weights = average(steps)
+    else:
+        weights = model_weights(load(weights_file(model_dir)))
+    if fp16:
+        weights = {k: (v.half() if v.is_floating_point() else v) for k, v in weights.items()}
+    out.mkdir(parents=True, exist_ok=True)
+    for f in ["config.yaml", *(p.name for p in model_dir.glob("spm*.model"))]:
+        shutil.copyfile(model_dir / f, out / f)
+    save(weights, out / "model.pt")
+    return out

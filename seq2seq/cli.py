@@ -36,10 +36,16 @@ def _search_overrides(args) -> dict:
             "batch_size": args.batch_size}
 
 
-def _cmd_translate(args) -> int:
+def _translator(args):
+    from seq2seq.hub import resolve
     from seq2seq.translate import Translator
 
-    translator = Translator.from_dir(args.model, args.device, **_search_overrides(args))
+    model_dir = resolve(args.model, args.src_lang, args.tgt_lang)
+    return Translator.from_dir(model_dir, args.device, quantize=args.quantize, **_search_overrides(args))
+
+
+def _cmd_translate(args) -> int:
+    translator = _translator(args)
     texts = _read_inputs(args.text)
     out = sys.stdout
     for res in translator.translate(texts):
@@ -56,14 +62,13 @@ def _cmd_translate(args) -> int:
 def _cmd_evaluate(args) -> int:
     from seq2seq.corpus import read_lines
     from seq2seq.metrics import as_json, corpus_scores
-    from seq2seq.translate import Translator
 
     src = read_lines(args.src)
     refs = [read_lines(r) for r in args.ref]
     for path, r in zip(args.ref, refs):
         if len(r) != len(src):
             raise UserError(f"{path} has {len(r)} lines but {args.src} has {len(src)}")
-    translator = Translator.from_dir(args.model, args.device, **_search_overrides(args))
+    translator = _translator(args)
     hyps = [t.text for t in translator.translate(src)]
     if args.output:
         Path(args.output).write_text("".join(h + "\n" for h in hyps))
@@ -90,7 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_cmd_train)
 
     def search_args(q):
-        q.add_argument("--model", required=True, help="model directory")
+        q.add_argument("--model", help="model directory or shipped model name (see `seq2seq models`); "
+                       "default: the shipped model for --from/--to (en->de)")
+        q.add_argument("--from", dest="src_lang", help="source language of the shipped model to use")
+        q.add_argument("--to", dest="tgt_lang", help="target language of the shipped model to use")
+        q.add_argument("--quantize", action="store_true", help="int8 dynamic quantization (CPU)")
         q.add_argument("--beam", type=int, help="beam size (1 = greedy); default: the model's config")
         q.add_argument("--alpha", type=float, help="length normalisation strength")
         q.add_argument("--batch-size", type=int, help="sentences per batch")
@@ -110,7 +119,39 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--output", help="also write the translations here")
     ev.add_argument("--json", action="store_true", help="print scores as JSON")
     ev.set_defaults(func=_cmd_evaluate)
+
+    ms = sub.add_parser("models", help="list the shipped models")
+    ms.set_defaults(func=_cmd_models)
+
+    ex = sub.add_parser("export", help="write a compact model folder (fp16 weights, optionally averaged)")
+    ex.add_argument("--model", required=True, help="trained model directory")
+    ex.add_argument("--out", required=True, help="folder to write (e.g. checkpoints/NAME)")
+    ex.add_argument("--average", type=int, default=0, metavar="N",
+                    help="average the last N step checkpoints instead of taking best.pt")
+    ex.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
+    ex.set_defaults(func=_cmd_export)
     return p
+
+
+def _cmd_models(args) -> int:
+    from seq2seq.hub import checkpoints_dir, shipped
+
+    models = shipped()
+    if not models:
+        print(f"no shipped models in {checkpoints_dir()}")
+        return 0
+    for name, m in models.items():
+        pair = f"{m['src_lang']}->{m['tgt_lang']}" if m["task"] == "translate" else "image->" + str(m["tgt_lang"])
+        print(f"{name:24s} {m['task']:9s} {pair:10s} {m['summary']}")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from seq2seq.checkpoint import export
+
+    out = export(Path(args.model), Path(args.out), average_last=args.average, fp16=not args.fp32)
+    print(f"wrote {out}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,6 +57,17 @@ def load_model_dir(model_dir: str | Path, device: torch.device) -> tuple[Config,
     return cfg, model.to(device).eval(), src_tok, tgt_tok
 
 
+def quantize_dynamic(model: torch.nn.Module) -> torch.nn.Module:
+    """int8 weights for Linear/LSTM/GRU layers, activations quantized on the fly (CPU inference only)."""
+    import warnings
+
+    from torch.ao.quantization import quantize_dynamic as qd
+
+    with warnings.catch_warnings():  # torch deprecates the quantized-tensor constructors it uses inside
+        warnings.simplefilter("ignore")
+        return qd(model, {torch.nn.Linear, torch.nn.LSTM, torch.nn.GRU}, dtype=torch.qint8)
+
+
 class Translator:
     """Batched translation with a trained model; `search` holds beam, alpha, n-best and length limits."""
 
@@ -68,9 +79,14 @@ class Translator:
         self.max_src_tokens = max_src_tokens
 
     @classmethod
-    def from_dir(cls, model_dir: str | Path, device: str = "auto", **search_overrides) -> "Translator":
+    def from_dir(cls, model_dir: str | Path, device: str = "auto", quantize: bool = False,
+                 **search_overrides) -> "Translator":
         dev = resolve_device(device)
         cfg, model, src_tok, tgt_tok = load_model_dir(model_dir, dev)
+        if quantize:
+            if dev.type != "cpu":
+                raise UserError("--quantize (int8 dynamic quantization) runs on the CPU only; add --device cpu")
+            model = quantize_dynamic(model)
         search = replace(cfg.search, **{k: v for k, v in search_overrides.items() if v is not None})
         search.validate()
         translator = cls(model, src_tok, tgt_tok, search, dev)

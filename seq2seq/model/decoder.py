@@ -12,6 +12,8 @@ from seq2seq.model.interface import DecoderState, EncoderOutput
 from seq2seq.model.text_encoder import make_rnn
 from seq2seq.tokenizer import PAD
 
+CELL_STEP = {"gru": torch.gru_cell, "rnn": torch.rnn_tanh_cell}  # LSTM's cell also carries c
+
 
 class Decoder(nn.Module):
     def __init__(self, vocab_size: int, emb_dim: int, hidden: int, layers: int, memory_dim: int, init_dim: int,
@@ -53,7 +55,13 @@ class Decoder(nn.Module):
 
     # -- computation -------------------------------------------------------------------------------------
     def _rnn(self, x: torch.Tensor, state: DecoderState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """x (B, T, in) through the stack -> top outputs (B, T, H), new hidden and cell (L, B, H)."""
+        """x (B, T, in) through the stack -> top outputs (B, T, H), new hidden and cell (L, B, H).
+
+        A single step uses the fused cell kernels on the layers' own weights: the sequence RNN kernel would
+        repack its weights on every call, which dominates step-by-step decoding on a CPU.
+        """
+        if x.size(1) == 1:
+            return self._cells(x.squeeze(1), state)
         hs, cs = [], []
         for i, rnn in enumerate(self.layers):
             h0 = state.hidden[i : i + 1]
@@ -67,6 +75,22 @@ class Decoder(nn.Module):
             if i < self.num_layers - 1:
                 x = self.dropout(x)
         return x, torch.cat(hs), (torch.cat(cs) if cs else None)
+
+    def _cells(self, x: torch.Tensor, state: DecoderState):
+        """One step, x (B, in) -> top output (B, 1, H), hidden and cell (L, B, H)."""
+        hs, cs = [], []
+        for i, rnn in enumerate(self.layers):
+            w = (rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0)
+            if self.cell == "lstm":
+                h, c = torch.lstm_cell(x, (state.hidden[i], state.cell[i]), *w)
+                cs.append(c)
+            else:
+                h = CELL_STEP[self.cell](x, state.hidden[i], *w)
+            hs.append(h)
+            x = h + x if (self.residual and i > 0) else h
+            if i < self.num_layers - 1:
+                x = self.dropout(x)
+        return x.unsqueeze(1), torch.stack(hs), (torch.stack(cs) if cs else None)
 
     def _attend(self, h: torch.Tensor, enc: EncoderOutput, keys: torch.Tensor | None):
         """Top states (B, T, H) -> attentional vectors (B, T, O) and attention weights (B, T, S) or None."""

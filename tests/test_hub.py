@@ -1,0 +1,86 @@
+"""Shipped models by name and language pair, export (fp16, averaging), and int8 quantization."""
+
+import pytest
+import torch
+import yaml
+
+from conftest import tiny_config
+from seq2seq import UserError, checkpoint
+from seq2seq.cli import main
+from seq2seq.hub import resolve, shipped
+from seq2seq.trainer import Trainer
+from seq2seq.translate import Translator
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hub")
+    cfg = tiny_config(tmp, train={"max_steps": 30, "valid_every": 10, "keep_last": 3},
+                      model={"cell": "lstm"})
+    Trainer(cfg, progress=False).train()
+    return tmp / "model"
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch, run_dir):
+    """A checkpoints/ folder with an xx->yy and a yy->xx model exported from the tiny run."""
+    root = tmp_path / "checkpoints"
+    for name, (s, t) in {"toy-xx-yy": ("xx", "yy"), "toy-yy-xx": ("yy", "xx")}.items():
+        out = checkpoint.export(run_dir, root / name)
+        cfg = yaml.safe_load((out / "config.yaml").read_text())
+        cfg["data"].update(src_lang=s, tgt_lang=t)
+        (out / "config.yaml").write_text(yaml.safe_dump(cfg))
+        (out / "card.md").write_text(f"# {name}\n\nSummary: toy model {s}->{t}\n")
+    monkeypatch.setenv("SEQ2SEQ_CHECKPOINTS", str(root))
+    return root
+
+
+def test_export_is_fp16_and_translates_like_the_original(run_dir, tmp_path):
+    out = checkpoint.export(run_dir, tmp_path / "exp")
+    sd = torch.load(out / "model.pt")
+    assert all(v.dtype == torch.float16 for v in sd.values() if v.is_floating_point())
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "model.pt", "spm.model"]
+    texts = ["1 2 3", "4 5 6 7", "9"]
+    a = [t.text for t in Translator.from_dir(run_dir, "cpu").translate(texts)]
+    b = [t.text for t in Translator.from_dir(out, "cpu").translate(texts)]
+    assert a == b
+
+
+def test_export_average(run_dir, tmp_path):
+    out = checkpoint.export(run_dir, tmp_path / "avg", average_last=3, fp16=False)
+    steps = checkpoint.step_checkpoints(run_dir)
+    expected = checkpoint.average(steps)
+    got = torch.load(out / "model.pt")
+    assert all(torch.equal(got[k], expected[k]) for k in expected)
+    with pytest.raises(UserError, match="fewer"):
+        checkpoint.export(run_dir, tmp_path / "x", average_last=50)
+
+
+def test_resolve_by_name_pair_and_dir(hub, run_dir):
+    assert set(shipped()) == {"toy-xx-yy", "toy-yy-xx"}
+    assert resolve("toy-yy-xx") == hub / "toy-yy-xx"
+    assert resolve(None, "yy", "xx") == hub / "toy-yy-xx"
+    assert resolve(None, "xx") == hub / "toy-xx-yy"
+    assert resolve(str(run_dir)) == run_dir
+    with pytest.raises(UserError, match="en->de"):  # the default pair is not shipped here
+        resolve(None)
+    with pytest.raises(UserError, match="toy-xx-yy"):
+        resolve("nonexistent")
+
+
+def test_cli_models_and_from_to(hub, capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "toy-xx-yy" in out and "xx->yy" in out and "toy model" in out
+    assert main(["translate", "--from", "yy", "--to", "xx", "--beam", "2", "1 2 3"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1
+    assert main(["translate", "--from", "de", "--to", "fr", "1 2"]) == 2
+    assert capsys.readouterr().err.startswith("error: no shipped model translates de->fr")
+
+
+def test_quantized_model_translates(run_dir):
+    tr = Translator.from_dir(run_dir, "cpu", quantize=True, beam=2)
+    kinds = {type(m).__module__ for m in tr.model.modules()}
+    assert any("quantized" in k for k in kinds)
+    out = tr.translate(["1 2 3", "", "4 5"])
+    assert len(out) == 3 and out[1].text == ""
