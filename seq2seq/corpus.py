@@ -75,3 +75,29 @@ def _read_tsv(path: str) -> tuple[list[str], list[str]]:
         src.append(cols[0])
         tgt.append(cols[1])
     return src, tgt
+
+
+# -- Multi30k (WMT16-18 multimodal task 1) -----------------------------------------------------------------
+MULTI30K_URL = "https://github.com/multi30k/dataset/raw/master/data/task1/raw/{split}.{lang}.gz"
+MULTI30K_SPLITS = ("train", "val", "test_2016_flickr", "test_2017_flickr", "test_2017_mscoco", "test_2018_flickr")
+
+
+def multi30k_root(root: str | Path | None = None) -> Path:
+    """The folder holding task1/raw/: `root`, else $MULTI30K, else ../shared/data/multi30k beside the repo."""
+    candidates = [root] if root else [os.environ.get("MULTI30K"),
+                                      Path(__file__).resolve().parents[2] / "shared" / "data" / "multi30k",
+                                      Path("../shared/data/multi30k")]
+    for c in candidates:
+        if c and (Path(c) / "task1" / "raw").is_dir():
+            return Path(c)
+    raise UserError(f"Multi30k not found (looked in {', '.join(str(c) for c in candidates if c)}); "
+                    f"download it with `python data/multi30k.py --download DIR` (from {MULTI30K_URL.split('{')[0]})"
+                    f" and pass the folder")
+
+
+def multi30k(split: str, src: str, tgt: str, root: str | Path | None = None) -> tuple[list[str], list[str]]:
+    """One Multi30k split as aligned (source, target) sentences, e.g. multi30k("val", "en", "de")."""
+    if split not in MULTI30K_SPLITS:
+        raise UserError(f"unknown Multi30k split {split!r}; one of {', '.join(MULTI30K_SPLITS)}")
+    raw = multi30k_root(root) / "task1" / "raw"
+    return load_pairs(raw / f"{split}.{src}", raw / f"{split}.{tgt}")

@@ -131,3 +131,28 @@ def test_tsv_with_extra_column(tmp_path):
     table = _write(tmp_path / "d.tsv", "a\tb\tc\nd\te\n")
     with pytest.raises(UserError):
         load_pairs(table=table)
+
+
+def test_multi30k_layout_from_a_given_root(tmp_path):
+    from seq2seq.corpus import multi30k
+
+    raw = tmp_path / "task1" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "val.en").write_text("A dog.\nTwo cats.\n")
+    (raw / "val.de").write_text("Ein Hund.\nZwei Katzen.\n")
+    assert multi30k("val", "en", "de", root=tmp_path) == (["A dog.", "Two cats."], ["Ein Hund.", "Zwei Katzen."])
+    with pytest.raises(UserError, match="unknown Multi30k split"):
+        multi30k("dev", "en", "de", root=tmp_path)
+    with pytest.raises(UserError, match="Multi30k not found"):
+        multi30k("val", "en", "de", root=tmp_path / "elsewhere")
+
+
+def test_multi30k_shared_copy():
+    from conftest import SHARED_DATA
+    from seq2seq.corpus import multi30k
+
+    if not (SHARED_DATA / "multi30k" / "task1" / "raw").is_dir():
+        pytest.skip("../shared/data/multi30k is not here")
+    for split, n in (("train", 29000), ("val", 1014), ("test_2016_flickr", 1000), ("test_2017_flickr", 1000)):
+        src, tgt = multi30k(split, "en", "de", root=SHARED_DATA / "multi30k")
+        assert len(src) == len(tgt) == n
