@@ -120,6 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print scores as JSON")
     ev.set_defaults(func=_cmd_evaluate)
 
+    sv = sub.add_parser("serve", help="HTTP API and web page (FastAPI + uvicorn)")
+    sv.add_argument("--model", nargs="+", default=[], help="model folders or shipped names (default: all shipped)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    sv.add_argument("--quantize", action="store_true", help="int8 dynamic quantization (CPU)")
+    sv.add_argument("--no-batching", action="store_true", help="translate each request on its own")
+    sv.add_argument("--window-ms", type=float, default=5.0, help="micro-batching collection window")
+    sv.add_argument("--max-batch", type=int, default=64, help="most sentences in one micro-batch")
+    sv.set_defaults(func=_cmd_serve)
+
     ms = sub.add_parser("models", help="list the shipped models")
     ms.set_defaults(func=_cmd_models)
 
@@ -131,6 +142,27 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
     ex.set_defaults(func=_cmd_export)
     return p
+
+
+def _cmd_serve(args) -> int:
+    from seq2seq.hub import resolve, shipped
+    from seq2seq.translate import Translator
+
+    names = args.model or [n for n, m in shipped().items() if m["task"] == "translate"]
+    if not names:
+        raise UserError("no shipped models to serve; give --model DIR")
+    translators = {}
+    for n in names:
+        path = resolve(n)
+        translators[path.name] = Translator.from_dir(path, args.device, quantize=args.quantize)
+    import uvicorn
+
+    from serve.app import create_app
+
+    app = create_app(translators, batching=not args.no_batching, window_ms=args.window_ms, max_batch=args.max_batch)
+    print(f"serving {', '.join(translators)} on http://{args.host}:{args.port}", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
 
 
 def _cmd_models(args) -> int:

@@ -91,6 +91,7 @@ class Translator:
         search.validate()
         translator = cls(model, src_tok, tgt_tok, search, dev)
         translator.config = cfg
+        translator.model_dir = Path(model_dir)
         return translator
 
     def translate(self, texts: list[str], return_attention: bool = False, warn=None) -> list[Translation]:

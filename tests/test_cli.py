@@ -133,9 +133,9 @@ def test_set_takes_several_overrides():
 
 def test_argparse_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as e:
-        main(["translate", "hello"])  # --model is required
+        main(["translate", "--beam", "wide", "hello"])  # not an integer
     assert e.value.code == 2
-    assert "--model" in capsys.readouterr().err
+    assert "--beam" in capsys.readouterr().err
 
 
 # --- bad input: one `error:` line, exit code 2 ----------------------------------------------------------------

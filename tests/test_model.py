@@ -85,9 +85,11 @@ def test_padding_invariance_teacher_forcing(cell):
         assert torch.allclose(alone[0], logits[i, :T], atol=1e-5)
 
 
-def test_step_matches_forward():
-    """Decoding step by step gives the teacher-forced logits (input feeding and state carried right)."""
-    m = _model(cell="lstm", attention="general", input_feeding=True)
+@pytest.mark.parametrize("cell,feeding", [("lstm", True), ("lstm", False), ("gru", False), ("rnn", True)])
+def test_step_matches_forward(cell, feeding):
+    """Step-by-step decoding (fused cell kernels) gives the teacher-forced logits (whole-sequence RNN kernels
+    when there is no input feeding): state, input feeding and residual connections carried right."""
+    m = _model(cell=cell, attention="general", input_feeding=feeding)
     b = _batch()
     full, full_attn = m(b.src, b.src_lengths, b.tgt_in)
     enc = m.encode(b.src, b.src_lengths)

@@ -60,7 +60,7 @@ class Decoder(nn.Module):
         A single step uses the fused cell kernels on the layers' own weights: the sequence RNN kernel would
         repack its weights on every call, which dominates step-by-step decoding on a CPU.
         """
-        if x.size(1) == 1:
+        if x.size(1) == 1 and hasattr(self.layers[0], "weight_ih_l0"):  # (int8-quantized layers have no such)
             return self._cells(x.squeeze(1), state)
         hs, cs = [], []
         for i, rnn in enumerate(self.layers):

@@ -10,7 +10,7 @@ import torch
 
 from seq2seq.config import from_dict
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
 
 
 def reverse_pairs(n: int, seed: int = 0, min_len: int = 2, max_len: int = 8) -> tuple[list[str], list[str]]:

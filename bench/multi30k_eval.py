@@ -1,0 +1,66 @@
+"""Score a Multi30k model: tune beam size and length penalty on val, then report val / test_2016_flickr /
+test_2017_flickr, cased and lowercased (sacreBLEU, with signatures), as a Markdown table.
+
+    .venv/bin/python bench/multi30k_eval.py --model checkpoints/multi30k-en-de [--beams 5 10] [--alphas 0.4 0.8 1.2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from seq2seq.corpus import multi30k
+from seq2seq.metrics import corpus_scores
+from seq2seq.translate import Translator
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--root", help="Multi30k folder (default: ../shared/data/multi30k)")
+    ap.add_argument("--beams", type=int, nargs="+", default=[5])
+    ap.add_argument("--alphas", type=float, nargs="+", default=[0.6])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--quantize", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    tr = Translator.from_dir(args.model, device="auto", quantize=args.quantize)
+    src_lang, tgt_lang = tr.config.data.src_lang, tr.config.data.tgt_lang
+    val_src, val_ref = multi30k("val", src_lang, tgt_lang, args.root)
+
+    best = None
+    if len(args.beams) * len(args.alphas) > 1:
+        print("| beam | alpha | val BLEU |\n|---|---|---|")
+    for beam in args.beams:
+        for alpha in args.alphas:
+            tr.search.beam, tr.search.alpha = beam, alpha
+            score = corpus_scores([t.text for t in tr.translate(val_src)], val_ref, metrics=("bleu",))["bleu"].score
+            if len(args.beams) * len(args.alphas) > 1:
+                print(f"| {beam} | {alpha} | {score:.2f} |")
+            if best is None or score > best[0]:
+                best = (score, beam, alpha)
+    _, tr.search.beam, tr.search.alpha = best
+    print(f"\n{args.model} ({src_lang}->{tgt_lang}), beam {tr.search.beam}, alpha {tr.search.alpha} "
+          f"(chosen on val){', int8' if args.quantize else ''}\n")
+    print("| set | BLEU | BLEU (lc) | chrF | TER | sentences/s |\n|---|---|---|---|---|---|")
+    sigs = {}
+    for split in ("val", "test_2016_flickr", "test_2017_flickr"):
+        src, ref = multi30k(split, src_lang, tgt_lang, args.root)
+        tic = time.perf_counter()
+        hyps = [t.text for t in tr.translate(src)]
+        sps = len(src) / (time.perf_counter() - tic)
+        cased = corpus_scores(hyps, ref)
+        lc = corpus_scores(hyps, ref, lowercase=True, metrics=("bleu",))
+        print(f"| {split} | {cased['bleu'].score:.2f} | {lc['bleu'].score:.2f} | {cased['chrf'].score:.2f} | "
+              f"{cased['ter'].score:.2f} | {sps:.1f} |")
+        sigs = {"BLEU": cased["bleu"].signature, "BLEU (lc)": lc["bleu"].signature, "chrF": cased["chrf"].signature,
+                "TER": cased["ter"].signature}
+    print()
+    for k, v in sigs.items():
+        print(f"- {k}: `{v}`")
+
+
+if __name__ == "__main__":
+    main()

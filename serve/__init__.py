@@ -1,0 +1,1 @@
+"""HTTP API and web page over the seq2seq Translator (`seq2seq serve`)."""

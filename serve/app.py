@@ -1,0 +1,142 @@
+"""FastAPI app: POST /translate, GET /models, GET /health, the web page at /. Thin over `Translator`.
+
+Every bad request is a 4xx with a JSON `detail`; inference runs in one worker thread, micro-batched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from serve.batcher import MicroBatcher
+
+STATIC = Path(__file__).parent / "static"
+MAX_TEXT_CHARS = 2000
+MAX_TEXTS = 64
+MAX_BODY_BYTES = 1 << 20
+MAX_BEAM = 16
+
+
+class TranslateRequest(BaseModel):
+    text: str | list[str] = Field(description="one text or a list of texts")
+    model: str | None = Field(None, description="a loaded model's name (see /models)")
+    source: str | None = Field(None, alias="from", description="source language, picks the model")
+    target: str | None = Field(None, alias="to", description="target language, picks the model")
+    beam: int | None = Field(None, ge=1, le=MAX_BEAM)
+    nbest: int | None = Field(None, ge=1, le=MAX_BEAM)
+
+    model_config = {"populate_by_name": True}
+
+
+def _model_info(name: str, tr) -> dict:
+    card = Path(getattr(tr, "model_dir", "")) / "card.md"
+    summary = ""
+    if card.is_file():
+        summary = next((ln.split(":", 1)[1].strip() for ln in card.read_text().splitlines()
+                        if ln.lower().startswith("summary:")), "")
+    d = tr.config.data
+    return {"name": name, "task": "translate", "from": d.src_lang, "to": d.tgt_lang, "beam": tr.search.beam,
+            "summary": summary}
+
+
+def create_app(translators: dict, batching: bool = True, window_ms: float = 5.0, max_batch: int = 64,
+               timeout_s: float = 30.0) -> FastAPI:
+    """`translators`: name -> Translator. The first one is the default."""
+    if not translators:
+        raise ValueError("no models to serve")
+    batchers = {}
+
+    def runner(tr):
+        def run(texts, options):
+            beam, nbest, attention = options
+            tr_opts = replace(tr.search, beam=beam, nbest=nbest)
+            local = type(tr)(tr.model, tr.src_tok, tr.tgt_tok, tr_opts, tr.device, tr.max_src_tokens)
+            return local.translate(texts, return_attention=attention, warn=lambda m: None)
+        return run
+
+    @asynccontextmanager
+    async def lifespan(app):
+        for name, tr in translators.items():
+            batchers[name] = MicroBatcher(runner(tr), window_ms, max_batch)
+            if batching:
+                await batchers[name].start()
+        yield
+        for b in batchers.values():
+            await b.stop()
+
+    app = FastAPI(title="seq2seq", description="RNN encoder-decoder translation", lifespan=lifespan)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        size = request.headers.get("content-length")
+        if size is not None and size.isdigit() and int(size) > MAX_BODY_BYTES:
+            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+        return await call_next(request)
+
+    def pick(req: TranslateRequest) -> str:
+        if req.model:
+            if req.model not in translators:
+                raise HTTPException(404, f"no model named {req.model!r}; loaded: {', '.join(translators)}")
+            return req.model
+        if req.source or req.target:
+            for name, tr in translators.items():
+                d = tr.config.data
+                if req.source in (None, d.src_lang) and req.target in (None, d.tgt_lang):
+                    return name
+            raise HTTPException(404, f"no loaded model translates {req.source or '?'}->{req.target or '?'}")
+        return next(iter(translators))
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok", "models": list(translators), "batches": {k: b.batches for k, b in batchers.items()}}
+
+    @app.get("/models")
+    async def models():
+        return {"models": [_model_info(n, tr) for n, tr in translators.items()]}
+
+    @app.post("/translate")
+    async def translate(req: TranslateRequest, attention: bool = Query(False, description="include attention")):
+        texts = [req.text] if isinstance(req.text, str) else req.text
+        if not texts:
+            raise HTTPException(422, "text is an empty list")
+        if len(texts) > MAX_TEXTS:
+            raise HTTPException(413, f"at most {MAX_TEXTS} texts per request, got {len(texts)}")
+        long = [i for i, t in enumerate(texts) if len(t) > MAX_TEXT_CHARS]
+        if long:
+            raise HTTPException(413, f"text {long[0]} has {len(texts[long[0]])} characters; the limit is "
+                                     f"{MAX_TEXT_CHARS}")
+        name = pick(req)
+        tr = translators[name]
+        beam = req.beam or tr.search.beam
+        nbest = req.nbest or 1
+        if nbest > beam:
+            raise HTTPException(422, f"nbest ({nbest}) cannot exceed beam ({beam})")
+        try:
+            results = await asyncio.wait_for(batchers[name].submit(texts, (beam, nbest, attention)), timeout_s)
+        except asyncio.TimeoutError:
+            raise HTTPException(504, f"translation took longer than {timeout_s:.0f} s") from None
+        out = []
+        for r in results:
+            item = {"text": r.text, "score": round(r.score, 4)}
+            if nbest > 1:
+                item["nbest"] = [{"text": t, "score": round(s, 4)} for t, s in r.nbest]
+            if attention:
+                item["attention"] = {"source": r.src_pieces, "target": r.tgt_pieces,
+                                     "weights": [] if r.attention is None else
+                                     [[round(float(w), 4) for w in row] for row in r.attention]}
+            out.append(item)
+        return {"model": name, "translations": out}
+
+    @app.get("/", include_in_schema=False)
+    async def index():
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
