@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test bench clean
+.PHONY: setup browser demo test bench clean
 
 setup: $(VENV)/.installed
 
@@ -17,8 +17,13 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	bash scripts/demo.sh
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
+
+# Debian's Chromium for the browser test (Playwright drives /usr/bin/chromium; no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq chromium >/dev/null; } || echo "chromium could not be installed: browser test skipped"
 
 bench: setup
 	$(BIN)/python bench/speed.py

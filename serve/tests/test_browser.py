@@ -1,0 +1,72 @@
+"""Real-browser test: start the server on loopback, open the page in headless Chromium (Playwright driving
+Debian's /usr/bin/chromium), translate through the UI, and check the result and heatmap appear."""
+
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import tiny_config
+from seq2seq.trainer import Trainer
+from seq2seq.translate import Translator
+from serve.app import create_app
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+playwright = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed")
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    import uvicorn
+
+    tmp = tmp_path_factory.mktemp("browser")
+    cfg = tiny_config(tmp, model={"emb_dim": 32, "hidden": 64, "attention": "general"},
+                      train={"max_steps": 300, "valid_every": 300, "batch_tokens": 1200, "lr": 0.005})
+    Trainer(cfg, progress=False).train()
+    translator = Translator.from_dir(cfg.model_dir, "cpu", beam=2)
+    app = create_app({"toy": translator})
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "server did not start"
+    yield f"http://127.0.0.1:{port}", translator
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_translate_through_the_page(server, tmp_path):
+    url, translator = server
+    expected = [t.text for t in translator.translate(["1 2 3", "4 5 6 7"])]
+    assert all(expected)  # the model has learnt enough to say something
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone-sized screen
+            page.goto(url + "/", timeout=15000)
+            page.wait_for_selector("#model option", state="attached", timeout=10000)
+            assert "toy" in page.inner_text("#model")
+            page.fill("#input", "1 2 3\n4 5 6 7")
+            page.click("#go")
+            page.wait_for_function("document.querySelector('#status').textContent.endsWith(' s')", timeout=15000)
+            lines = page.inner_text("#output").split("\n")
+            assert lines == expected
+            assert page.locator("#heatmap table.attn td").count() > 0
+            page.screenshot(path=str(tmp_path / "page.png"))
+            # a server-side error is shown on the page, not swallowed
+            page.fill("#beam", "99")
+            page.click("#go")
+            page.wait_for_selector("#output.error", timeout=10000)
+        finally:
+            browser.close()
