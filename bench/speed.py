@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from seq2seq.batching import collate, token_batches
+from seq2seq.batching import token_batches
 from seq2seq.config import load_config
 from seq2seq.corpus import read_lines
 from seq2seq.model.seq2seq import count_parameters
@@ -33,11 +33,10 @@ def train_speed(config: str, steps: int, model_dir: str | None) -> tuple[float, 
             overrides.append(f"data.spm_model={Path(model_dir) / 'spm.model'}")
         cfg = load_config(config, overrides)
         tr = Trainer(cfg, progress=False, log_stream=open("/dev/null", "w"))
-        d = tr.data
-        batches = token_batches([len(s) for s in d.src], [len(t) for t in d.tgt], cfg.train.batch_tokens, seed=1)
+        batches = token_batches(*tr.task.lengths(), cfg.train.batch_tokens, seed=1)
         tokens, elapsed = 0, 0.0
         for i, idx in enumerate(batches[: steps + 3]):
-            batch = collate([d.src[j] for j in idx], [d.tgt[j] for j in idx])
+            batch = tr.task.batch(idx)
             tic = time.perf_counter()
             tr.train_step(batch)
             if i >= 3:

@@ -16,6 +16,13 @@ import torch
 from seq2seq import UserError
 
 WEIGHT_FILES = ("model.pt", "averaged.pt", "best.pt", "last.pt")
+BACKBONE_PREFIX = "encoder.backbone."
+
+
+def backbone_from_package(cfg) -> bool:
+    """A frozen, pretrained backbone's weights are those of its package: exported models leave them out."""
+    m = cfg.model
+    return m.encoder == "image" and m.pretrained and m.finetune_blocks == 0 and m.backbone_weights is None
 
 
 def save(obj: dict, path: str | Path) -> None:
@@ -93,6 +100,10 @@ def export(model_dir: Path, out: Path, average_last: int = 0, fp16: bool = True)
         weights = average(steps)
     else:
         weights = model_weights(load(weights_file(model_dir)))
+    from seq2seq.config import load_config
+
+    if backbone_from_package(load_config(model_dir / "config.yaml")):  # not copied: it ships in its package
+        weights = {k: v for k, v in weights.items() if not k.startswith(BACKBONE_PREFIX)}
     if fp16:
         weights = {k: (v.half() if v.is_floating_point() else v) for k, v in weights.items()}
     out.mkdir(parents=True, exist_ok=True)

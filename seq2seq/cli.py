@@ -120,6 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print scores as JSON")
     ev.set_defaults(func=_cmd_evaluate)
 
+    ca = sub.add_parser("caption", help="caption images (one line per image, in order)")
+    ca.add_argument("images", nargs="+", help="image files")
+    ca.add_argument("--model", help="captioning model directory or shipped name (default: the shipped one)")
+    ca.add_argument("--beam", type=int, help="beam size (1 = greedy)")
+    ca.add_argument("--alpha", type=float, help="length normalisation strength")
+    ca.add_argument("--batch-size", type=int, help="images per batch")
+    ca.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ca.set_defaults(func=_cmd_caption)
+
     sv = sub.add_parser("serve", help="HTTP API and web page (FastAPI + uvicorn)")
     sv.add_argument("--model", nargs="+", default=[], help="model folders or shipped names (default: all shipped)")
     sv.add_argument("--host", default="127.0.0.1")
@@ -142,6 +151,26 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
     ex.set_defaults(func=_cmd_export)
     return p
+
+
+def _cmd_caption(args) -> int:
+    """Each image gets one line: its caption, or an empty line plus `error: FILE: why` on stderr (exit 1)."""
+    from seq2seq.caption import Captioner
+    from seq2seq.hub import resolve
+
+    model_dir = resolve(args.model, task="caption")
+    captioner = Captioner.from_dir(model_dir, args.device, beam=args.beam, alpha=args.alpha,
+                                   batch_size=args.batch_size)
+    failed = 0
+    for path, res in zip(args.images, captioner.caption_files(args.images)):
+        if isinstance(res, UserError):
+            failed += 1
+            print(f"error: {res}", file=sys.stderr)
+            print("")
+        else:
+            print(res.text)
+    sys.stdout.flush()
+    return 1 if failed else 0
 
 
 def _cmd_serve(args) -> int:

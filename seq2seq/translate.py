@@ -40,7 +40,7 @@ class Translation:
 
 def load_model_dir(model_dir: str | Path, device: torch.device) -> tuple[Config, torch.nn.Module, Tokenizer, Tokenizer]:
     """Config, model (eval mode, on device) and tokenizers of a trained model directory."""
-    from seq2seq.checkpoint import load, model_weights, weights_file
+    from seq2seq.checkpoint import BACKBONE_PREFIX, backbone_from_package, load, model_weights, weights_file
 
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -51,9 +51,13 @@ def load_model_dir(model_dir: str | Path, device: torch.device) -> tuple[Config,
     src_tok, tgt_tok = load_pair(model_dir)
     model = build_model(cfg.model, len(src_tok), len(tgt_tok))
     try:
-        model.load_state_dict(model_weights(load(weights_file(model_dir))))
+        missing, unexpected = model.load_state_dict(model_weights(load(weights_file(model_dir))), strict=False)
     except RuntimeError as e:
         raise UserError(f"{model_dir}: weights do not match config.yaml ({str(e).splitlines()[0]})") from None
+    from_package = backbone_from_package(cfg)
+    bad = [k for k in missing if not (from_package and k.startswith(BACKBONE_PREFIX))] + list(unexpected)
+    if bad:
+        raise UserError(f"{model_dir}: weights do not match config.yaml (e.g. {bad[0]!r})")
     return cfg, model.to(device).eval(), src_tok, tgt_tok
 
 

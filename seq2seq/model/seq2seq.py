@@ -13,12 +13,16 @@ from seq2seq.tokenizer import PAD
 
 
 class EncoderDecoder(nn.Module):
-    def __init__(self, encoder: nn.Module, decoder: Decoder):
+    def __init__(self, encoder: nn.Module, decoder: Decoder, encoder_kind: str = "text"):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
+        self.encoder_kind = encoder_kind
 
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> EncoderOutput:
+        """Token ids (B, S) with lengths for text; images (B, 3, H, W) or cached features (B, N, C) for images."""
+        if self.encoder_kind == "image":
+            return self.encoder.encode_features(src) if src.dim() == 3 else self.encoder(src)
         return self.encoder(src, src_lengths)
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor):
@@ -31,7 +35,14 @@ def _text_encoder(cfg: ModelConfig, src_vocab: int, embedding: nn.Embedding | No
                        cfg.dropout, cfg.emb_dropout, cfg.residual, cfg.deep_input, embedding)
 
 
-ENCODERS = {"text": _text_encoder}
+def _image_encoder(cfg: ModelConfig, src_vocab: int, embedding: nn.Embedding | None) -> nn.Module:
+    from seq2seq.model.image_encoder import ImageEncoder
+
+    return ImageEncoder(cfg.backbone, cfg.hidden, cfg.dropout, pretrained=cfg.pretrained,
+                        weights=cfg.backbone_weights, finetune_blocks=cfg.finetune_blocks)
+
+
+ENCODERS = {"text": _text_encoder, "image": _image_encoder}
 
 
 def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> EncoderDecoder:
@@ -47,21 +58,24 @@ def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> EncoderDeco
                       input_feeding=cfg.input_feeding, deep_output=cfg.deep_output, dropout=cfg.dropout,
                       emb_dropout=cfg.emb_dropout, residual=cfg.residual, tie_embeddings=cfg.tie_embeddings,
                       embedding=shared)
-    model = EncoderDecoder(encoder, decoder)
+    model = EncoderDecoder(encoder, decoder, cfg.encoder)
     _init_weights(model)
     return model
 
 
 def _init_weights(model: nn.Module) -> None:
-    """Uniform(-0.1, 0.1) as in the classic NMT recipes; embeddings N(0, d^-1/2) with a zero pad row."""
+    """Uniform(-0.1, 0.1) as in the classic NMT recipes; embeddings N(0, d^-1/2) with a zero pad row; biases 0.
+    A CNN backbone keeps its own (pretrained) initialisation; norm layers keep theirs."""
     for name, p in model.named_parameters():
+        if name.startswith("encoder.backbone."):
+            continue
         if "embedding" in name:
             nn.init.normal_(p, std=p.size(1) ** -0.5)
             with torch.no_grad():
                 p[PAD].zero_()
         elif p.dim() >= 2:
             nn.init.uniform_(p, -0.1, 0.1)
-        else:
+        elif name.endswith("bias"):
             nn.init.zeros_(p)
     for m in model.modules():  # LSTM forget-gate bias 1: remembers by default, eases gradient flow
         if isinstance(m, nn.LSTM):

@@ -1,0 +1,92 @@
+"""Image files -> RGB PIL images -> normalised tensors, for the captioning path.
+
+Loading is strict: a missing, unreadable, truncated or oversized file is an ImageError naming the file, never a
+silently half-grey picture. torchvision is imported only inside the transform builders.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from seq2seq import UserError
+
+MAX_PIXELS = 50_000_000  # width * height above which an image is refused before decoding
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ImageError(UserError):
+    """An image file that cannot be used: missing, not an image, damaged or too large."""
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """The image at `path`, fully decoded, EXIF-rotated upright and converted to 8-bit RGB."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such image file")
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            if w * h > MAX_PIXELS:  # checked on the header, before any pixel is decoded
+                raise ImageError(f"{path}: image too large ({w}x{h} = {w * h:,} pixels, at most {MAX_PIXELS:,})")
+            img.load()  # decode everything now, so truncated data fails here and not in a worker later
+            return to_rgb(upright(img))
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{path}: image too large ({e})") from e
+    except UnidentifiedImageError as e:
+        raise ImageError(f"{path}: not an image file (or a format PIL cannot read)") from e
+    except (OSError, ValueError, SyntaxError) as e:  # PIL reports damaged data with all three
+        raise ImageError(f"{path}: damaged or truncated image ({e})") from e
+
+
+def upright(img: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation (phone photos are stored sideways); a broken EXIF block is ignored."""
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - orientation metadata is optional
+        return img
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """8-bit RGB from any PIL mode (an RGB image is returned as is): alpha composited on white, 16-bit rescaled."""
+    if img.mode == "RGB":
+        return img
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        a = np.asarray(img, dtype=np.float64)  # (H, W)
+        if img.mode.startswith("I;16") or (img.mode == "I" and a.max(initial=0) > 255):
+            a = a / 257.0  # 16-bit range 0..65535 -> 0..255 (convert("L") would clip instead)
+        return Image.fromarray(np.clip(a, 0, 255).round().astype(np.uint8)).convert("RGB")
+    return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
+
+
+def eval_transform(size: int = 224):
+    """Deterministic: shorter side to `size`, centre crop `size` x `size`, ImageNet normalisation -> (3, S, S)."""
+    from torchvision import transforms as T
+
+    return T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
+def train_transform(size: int = 224):
+    """Light augmentation for finetuning the backbone: random crop (70-100% of the area), flip, colour jitter."""
+    from torchvision import transforms as T
+
+    return T.Compose([T.RandomResizedCrop(size, scale=(0.7, 1.0)), T.RandomHorizontalFlip(),
+                      T.ColorJitter(0.1, 0.1, 0.1), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
+def transform_key(size: int, train: bool) -> str:
+    """A short id of the transform, part of feature-cache keys; change it whenever the transform changes."""
+    if train:
+        return f"train-rrc{size}s0.7-flip-cj0.1-imagenet"
+    return f"eval-resize{size}-crop{size}-imagenet"
