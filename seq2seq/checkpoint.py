@@ -22,7 +22,8 @@ BACKBONE_PREFIX = "encoder.backbone."
 def backbone_from_package(cfg) -> bool:
     """A frozen, pretrained backbone's weights are those of its package: exported models leave them out."""
     m = cfg.model
-    return m.encoder == "image" and m.pretrained and m.finetune_blocks == 0 and m.backbone_weights is None
+    return (m.encoder == "image" and m.backbone == "efficientnet_lite0" and m.pretrained and m.finetune_blocks == 0
+            and m.backbone_weights is None)
 
 
 def save(obj: dict, path: str | Path) -> None:

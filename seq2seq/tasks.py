@@ -126,8 +126,14 @@ class CaptionTask:
             return
         from seq2seq.features import cached
 
+        import hashlib
+
         enc, m = model.encoder, self.cfg.model
-        backbone_id = f"{m.backbone}|{m.backbone_weights or ('pretrained' if m.pretrained else 'random')}"
+        h = hashlib.sha1()  # the backbone's actual weights: a random or re-initialised net never reuses features
+        for k, v in sorted(enc.backbone.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().cpu().contiguous().numpy().tobytes())
+        backbone_id = f"{m.backbone}|{h.hexdigest()[:16]}"
         args = (self.cfg.data.image_size, self.cfg.data.feature_cache, backbone_id, device, self.log)
         self.train_feats, _ = cached(enc, self.train_paths, *args)
         self.valid_feats, _ = cached(enc, self.valid_paths, *args)
