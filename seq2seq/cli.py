@@ -177,19 +177,26 @@ def _cmd_serve(args) -> int:
     from seq2seq.hub import resolve, shipped
     from seq2seq.translate import Translator
 
-    names = args.model or [n for n, m in shipped().items() if m["task"] == "translate"]
+    from seq2seq.caption import Captioner
+    from seq2seq.config import load_config
+
+    names = args.model or list(shipped())
     if not names:
         raise UserError("no shipped models to serve; give --model DIR")
-    translators = {}
+    translators, captioners = {}, {}
     for n in names:
         path = resolve(n)
-        translators[path.name] = Translator.from_dir(path, args.device, quantize=args.quantize)
+        if load_config(path / "config.yaml").model.encoder == "image":
+            captioners[path.name] = Captioner.from_dir(path, args.device)
+        else:
+            translators[path.name] = Translator.from_dir(path, args.device, quantize=args.quantize)
     import uvicorn
 
     from serve.app import create_app
 
-    app = create_app(translators, batching=not args.no_batching, window_ms=args.window_ms, max_batch=args.max_batch)
-    print(f"serving {', '.join(translators)} on http://{args.host}:{args.port}", file=sys.stderr)
+    app = create_app(translators, captioners, batching=not args.no_batching, window_ms=args.window_ms,
+                     max_batch=args.max_batch)
+    print(f"serving {', '.join([*translators, *captioners])} on http://{args.host}:{args.port}", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 

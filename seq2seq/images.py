@@ -6,6 +6,7 @@ silently half-grey picture. torchvision is imported only inside the transform bu
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +23,18 @@ class ImageError(UserError):
     """An image file that cannot be used: missing, not an image, damaged or too large."""
 
 
-def load_image(path: str | Path) -> Image.Image:
-    """The image at `path`, fully decoded, EXIF-rotated upright and converted to 8-bit RGB."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"{path}: no such image file")
+def load_image(path: str | Path | bytes, name: str = "upload") -> Image.Image:
+    """The image at `path` (or in these bytes, called `name` in errors), fully decoded, EXIF-rotated upright and
+    converted to 8-bit RGB."""
+    if isinstance(path, bytes):
+        source, path = io.BytesIO(path), name
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise ImageError(f"{path}: no such image file")
+        source = path
     try:
-        with Image.open(path) as img:
+        with Image.open(source) as img:
             w, h = img.size
             if w * h > MAX_PIXELS:  # checked on the header, before any pixel is decoded
                 raise ImageError(f"{path}: image too large ({w}x{h} = {w * h:,} pixels, at most {MAX_PIXELS:,})")

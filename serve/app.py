@@ -1,4 +1,5 @@
-"""FastAPI app: POST /translate, GET /models, GET /health, the web page at /. Thin over `Translator`.
+"""FastAPI app: POST /translate, POST /caption, GET /models, GET /health, the web page at /.
+Thin over `Translator` and `Captioner`.
 
 Every bad request is a 4xx with a JSON `detail`; inference runs in one worker thread, micro-batched.
 """
@@ -10,7 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -21,6 +22,7 @@ STATIC = Path(__file__).parent / "static"
 MAX_TEXT_CHARS = 2000
 MAX_TEXTS = 64
 MAX_BODY_BYTES = 1 << 20
+MAX_UPLOAD_BYTES = 10 << 20  # /caption
 MAX_BEAM = 16
 
 
@@ -35,23 +37,28 @@ class TranslateRequest(BaseModel):
     model_config = {"populate_by_name": True}
 
 
-def _model_info(name: str, tr) -> dict:
-    card = Path(getattr(tr, "model_dir", "")) / "card.md"
+def _model_info(name: str, m, task: str) -> dict:
+    card = Path(getattr(m, "model_dir", "")) / "card.md"
     summary = ""
     if card.is_file():
         summary = next((ln.split(":", 1)[1].strip() for ln in card.read_text().splitlines()
                         if ln.lower().startswith("summary:")), "")
-    d = tr.config.data
-    return {"name": name, "task": "translate", "from": d.src_lang, "to": d.tgt_lang, "beam": tr.search.beam,
-            "summary": summary}
+    d = m.config.data
+    return {"name": name, "task": task, "from": "image" if task == "caption" else d.src_lang, "to": d.tgt_lang,
+            "beam": m.search.beam, "summary": summary}
 
 
-def create_app(translators: dict, batching: bool = True, window_ms: float = 5.0, max_batch: int = 64,
-               timeout_s: float = 30.0) -> FastAPI:
-    """`translators`: name -> Translator. The first one is the default."""
-    if not translators:
+def _image_status(msg: str) -> int:
+    return 413 if "too large" in msg else 415 if "not an image" in msg else 422
+
+
+def create_app(translators: dict, captioners: dict | None = None, batching: bool = True, window_ms: float = 5.0,
+               max_batch: int = 64, timeout_s: float = 30.0) -> FastAPI:
+    """`translators`: name -> Translator, `captioners`: name -> Captioner; the first of each is the default."""
+    captioners = captioners or {}
+    if not translators and not captioners:
         raise ValueError("no models to serve")
-    batchers = {}
+    batchers, cap_batchers = {}, {}
 
     def runner(tr):
         def run(texts, options):
@@ -61,14 +68,24 @@ def create_app(translators: dict, batching: bool = True, window_ms: float = 5.0,
             return local.translate(texts, return_attention=attention, warn=lambda m: None)
         return run
 
+    def cap_runner(cap):
+        def run(images, options):
+            beam, attention = options
+            local = type(cap)(cap.model, cap.tok, replace(cap.search, beam=beam, nbest=1), cap.device, cap.image_size)
+            return local.caption_images(images, return_attention=attention)
+        return run
+
     @asynccontextmanager
     async def lifespan(app):
         for name, tr in translators.items():
             batchers[name] = MicroBatcher(runner(tr), window_ms, max_batch)
-            if batching:
-                await batchers[name].start()
+        for name, cap in captioners.items():
+            cap_batchers[name] = MicroBatcher(cap_runner(cap), window_ms, max(1, max_batch // 4))
+        if batching:
+            for b in (*batchers.values(), *cap_batchers.values()):
+                await b.start()
         yield
-        for b in batchers.values():
+        for b in (*batchers.values(), *cap_batchers.values()):
             await b.stop()
 
     app = FastAPI(title="seq2seq", description="RNN encoder-decoder translation", lifespan=lifespan)
@@ -76,11 +93,14 @@ def create_app(translators: dict, batching: bool = True, window_ms: float = 5.0,
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
         size = request.headers.get("content-length")
-        if size is not None and size.isdigit() and int(size) > MAX_BODY_BYTES:
-            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+        limit = MAX_UPLOAD_BYTES if request.url.path == "/caption" else MAX_BODY_BYTES
+        if size is not None and size.isdigit() and int(size) > limit:
+            return JSONResponse({"detail": f"request body over {limit:,} bytes"}, status_code=413)
         return await call_next(request)
 
     def pick(req: TranslateRequest) -> str:
+        if not translators:
+            raise HTTPException(404, "no translation model is loaded")
         if req.model:
             if req.model not in translators:
                 raise HTTPException(404, f"no model named {req.model!r}; loaded: {', '.join(translators)}")
@@ -95,11 +115,48 @@ def create_app(translators: dict, batching: bool = True, window_ms: float = 5.0,
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "models": list(translators), "batches": {k: b.batches for k, b in batchers.items()}}
+        return {"status": "ok", "models": [*translators, *captioners],
+                "batches": {k: b.batches for k, b in (*batchers.items(), *cap_batchers.items())}}
 
     @app.get("/models")
     async def models():
-        return {"models": [_model_info(n, tr) for n, tr in translators.items()]}
+        return {"models": [_model_info(n, tr, "translate") for n, tr in translators.items()]
+                + [_model_info(n, c, "caption") for n, c in captioners.items()]}
+
+    @app.post("/caption")
+    async def caption(file: UploadFile = File(..., description="an image file"),
+                      beam: int | None = Form(None, ge=1, le=MAX_BEAM), model: str | None = Form(None),
+                      attention: bool = Query(False, description="include attention over the image grid")):
+        from seq2seq import UserError
+        from seq2seq.images import load_image
+
+        if not captioners:
+            raise HTTPException(404, "no captioning model is loaded")
+        name = model or next(iter(captioners))
+        if name not in captioners:
+            raise HTTPException(404, f"no captioning model named {name!r}; loaded: {', '.join(captioners)}")
+        data = await file.read(MAX_UPLOAD_BYTES + 1)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise HTTPException(413, f"upload over {MAX_UPLOAD_BYTES:,} bytes")
+        if not data:
+            raise HTTPException(422, "the uploaded file is empty")
+        try:
+            image = load_image(data, name=file.filename or "upload")
+        except UserError as e:
+            raise HTTPException(_image_status(str(e)), str(e)) from None
+        cap = captioners[name]
+        try:
+            (res,) = await asyncio.wait_for(cap_batchers[name].submit([image], (beam or cap.search.beam, attention)),
+                                            timeout_s)
+        except asyncio.TimeoutError:
+            raise HTTPException(504, f"captioning took longer than {timeout_s:.0f} s") from None
+        out = {"model": name, "caption": res.text, "score": round(res.score, 4)}
+        if attention and res.attention is not None:
+            n = res.attention.size(1)
+            side = int(round(n**0.5))
+            out["attention"] = {"tokens": res.tokens, "grid": [side, n // side],
+                                "weights": [[round(float(w), 4) for w in row] for row in res.attention]}
+        return out
 
     @app.post("/translate")
     async def translate(req: TranslateRequest, attention: bool = Query(False, description="include attention")):

@@ -4,59 +4,13 @@ BLEU-1..4 are right on hand-made cases, and bad image files fail alone."""
 import random
 
 import pytest
-import torch
-from PIL import Image, ImageDraw
 
-from conftest import write_lines
+from conftest import COLOURS, SHAPES, caption_config, draw, shapes_dataset  # noqa: F401 (re-exported)
 from seq2seq import UserError
 from seq2seq.caption import Captioner
 from seq2seq.cli import main
-from seq2seq.config import from_dict
 from seq2seq.metrics import caption_bleu, cider_d
 from seq2seq.trainer import Trainer
-
-COLOURS = {"red": (220, 30, 30), "green": (30, 170, 40), "blue": (40, 60, 220)}
-SHAPES = ("square", "circle")
-
-
-def draw(colour: str, shape: str, rng: random.Random, size: int = 32) -> Image.Image:
-    im = Image.new("RGB", (size, size), "white")
-    d = ImageDraw.Draw(im)
-    r = rng.randint(7, 10)
-    cx, cy = rng.randint(r + 1, size - r - 2), rng.randint(r + 1, size - r - 2)
-    box = (cx - r, cy - r, cx + r, cy + r)
-    (d.rectangle if shape == "square" else d.ellipse)(box, fill=COLOURS[colour])
-    return im
-
-
-def shapes_dataset(folder, n_train=400, n_valid=24, seed=0):
-    """TSV files of image<TAB>caption; two phrasings per image."""
-    rng = random.Random(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for split, n in (("train", n_train), ("valid", n_valid)):
-        rows = []
-        for i in range(n):
-            colour, shape = rng.choice(list(COLOURS)), rng.choice(SHAPES)
-            name = f"{split}-{i}.png"
-            draw(colour, shape, rng).save(folder / name)
-            rows += [f"{name}\ta {colour} {shape} on a white background", f"{name}\tthere is a {colour} {shape}"]
-        files[split] = write_lines(folder / f"{split}.tsv", rows)
-    return files
-
-
-def caption_config(tmp_path, files, **train):
-    return from_dict({
-        "model_dir": str(tmp_path / "model"),
-        "data": {"train": files["train"], "valid": files["valid"], "images_dir": str(tmp_path / "data"),
-                 "image_size": 32, "spm_type": "word", "vocab_size": 16, "feature_cache": str(tmp_path / "cache")},
-        "model": {"encoder": "image", "backbone": "small", "pretrained": False, "cell": "gru", "emb_dim": 16,
-                  "hidden": 48, "dec_layers": 1, "dropout": 0.0, "emb_dropout": 0.0, "attention": "bahdanau"},
-        "train": {"batch_tokens": 400, "max_steps": 300, "valid_every": 150, "lr": 0.01, "schedule": "constant",
-                  "label_smoothing": 0.0, "attn_reg": 0.1, "log_every": 50, **train},
-        "search": {"beam": 3, "alpha": 0.0, "max_len_ratio": 0.0, "max_len_offset": 12},
-    })
-
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

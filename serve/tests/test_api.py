@@ -1,11 +1,15 @@
 """API tests with FastAPI's test client: every endpoint, every bad-input case, and micro-batching."""
 
 import asyncio
+import io
+import random
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
-from conftest import tiny_config
+from conftest import caption_config, draw, shapes_dataset, tiny_config
+from seq2seq.caption import Captioner
 from seq2seq.trainer import Trainer
 from seq2seq.translate import Translator
 from serve.app import MAX_TEXT_CHARS, MAX_TEXTS, create_app
@@ -22,15 +26,70 @@ def translators(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client(translators):
-    with TestClient(create_app(translators, window_ms=2)) as c:
+def captioners(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serve-cap")
+    files = shapes_dataset(tmp / "data", n_train=40, n_valid=4)
+    cfg = caption_config(tmp, files, max_steps=10, valid_every=10)
+    Trainer(cfg, progress=False).train()
+    return {"shapes": Captioner.from_dir(cfg.model_dir, "cpu", beam=2)}
+
+
+@pytest.fixture(scope="module")
+def client(translators, captioners):
+    with TestClient(create_app(translators, captioners, window_ms=2)) as c:
         yield c
+
+
+def _png(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def test_caption_upload(client, captioners):
+    im = draw("red", "square", random.Random(0))
+    r = client.post("/caption?attention=1", files={"file": ("a.png", _png(im), "image/png")}, data={"beam": "2"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["caption"] == captioners["shapes"].caption_images([im])[0].text
+    att = body["attention"]
+    rows, cols = att["grid"]
+    assert len(att["weights"]) == len(att["tokens"]) and all(len(w) == rows * cols for w in att["weights"])
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "CMYK", "P"])
+def test_caption_any_colour_mode(client, mode):
+    im = draw("blue", "circle", random.Random(1)).convert(mode)
+    fmt = "JPEG" if mode == "CMYK" else "PNG"
+    r = client.post("/caption", files={"file": (f"a.{fmt.lower()}", _png(im, fmt), "image/png")})
+    assert r.status_code == 200 and isinstance(r.json()["caption"], str)
+
+
+def test_caption_bad_uploads(client, monkeypatch):
+    import seq2seq.images
+
+    bad = {"not an image": (b"hello, not an image", 415), "empty": (b"", 422)}
+    jpeg = _png(draw("red", "circle", random.Random(2)).resize((200, 200)), "JPEG")
+    bad["truncated"] = (jpeg[: len(jpeg) // 2], 422)
+    for what, (data, status) in bad.items():
+        r = client.post("/caption", files={"file": ("x.jpg", data, "image/jpeg")})
+        assert r.status_code == status, (what, r.text)
+        assert "detail" in r.json()
+    monkeypatch.setattr(seq2seq.images, "MAX_PIXELS", 100)  # a 32x32 image is now "huge"
+    r = client.post("/caption", files={"file": ("a.png", _png(draw("red", "circle", random.Random(3))), "image/png")})
+    assert r.status_code == 413 and "too large" in r.json()["detail"]
+    r = client.post("/caption", content=b"x" * (11 << 20), headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 413
+    r = client.post("/caption", data={"beam": "2"})  # no file
+    assert r.status_code == 422
+    assert client.get("/health").status_code == 200
 
 
 def test_health_and_models(client):
     assert client.get("/health").json()["status"] == "ok"
     m = client.get("/models").json()["models"]
     assert m[0]["name"] == "toy" and m[0]["task"] == "translate" and m[0]["beam"] == 2
+    assert m[1]["name"] == "shapes" and m[1]["task"] == "caption" and m[1]["from"] == "image"
 
 
 def test_translate_one_and_many(client, translators):

@@ -8,7 +8,10 @@ import time
 
 import pytest
 
-from conftest import tiny_config
+import random
+
+from conftest import caption_config, draw, shapes_dataset, tiny_config
+from seq2seq.caption import Captioner
 from seq2seq.trainer import Trainer
 from seq2seq.translate import Translator
 from serve.app import create_app
@@ -30,7 +33,11 @@ def server(tmp_path_factory):
                       train={"max_steps": 300, "valid_every": 300, "batch_tokens": 1200, "lr": 0.005})
     Trainer(cfg, progress=False).train()
     translator = Translator.from_dir(cfg.model_dir, "cpu", beam=2)
-    app = create_app({"toy": translator})
+    files = shapes_dataset(tmp / "cap" / "data", n_train=40, n_valid=4)
+    ccfg = caption_config(tmp / "cap", files, max_steps=60, valid_every=60)
+    Trainer(ccfg, progress=False).train()
+    captioner = Captioner.from_dir(ccfg.model_dir, "cpu", beam=2)
+    app = create_app({"toy": translator}, {"shapes": captioner})
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -41,13 +48,13 @@ def server(tmp_path_factory):
     while not srv.started and time.time() < deadline:
         time.sleep(0.05)
     assert srv.started, "server did not start"
-    yield f"http://127.0.0.1:{port}", translator
+    yield f"http://127.0.0.1:{port}", translator, captioner
     srv.should_exit = True
     thread.join(timeout=10)
 
 
 def test_translate_through_the_page(server, tmp_path):
-    url, translator = server
+    url, translator, captioner = server
     expected = [t.text for t in translator.translate(["1 2 3", "4 5 6 7"])]
     assert all(expected)  # the model has learnt enough to say something
     with playwright.sync_playwright() as p:
@@ -63,7 +70,15 @@ def test_translate_through_the_page(server, tmp_path):
             lines = page.inner_text("#output").split("\n")
             assert lines == expected
             assert page.locator("#heatmap table.attn td").count() > 0
-            page.screenshot(path=str(tmp_path / "page.png"))
+            # caption an image through the file picker
+            image = draw("red", "square", random.Random(0))
+            image.save(tmp_path / "red.png")
+            want = captioner.caption_images([image])[0].text
+            page.set_input_files("#file", str(tmp_path / "red.png"))
+            page.wait_for_function(f"document.querySelector('#caption').textContent === {want!r}", timeout=15000)
+            page.wait_for_selector("#panels canvas", timeout=10000)
+            assert page.locator("#panels figure").count() == len(want.split()) + 1  # each word and </s>
+            page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
             # a server-side error is shown on the page, not swallowed
             page.fill("#beam", "99")
             page.click("#go")
