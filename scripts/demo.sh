@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
-# The main job on the shipped models; falls back to training the small example model when none is shipped.
+# The main job on the shipped models (checkpoints/); falls back to training the small example model when none
+# is shipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S2S=.venv/bin/seq2seq
 if [ -f checkpoints/multi30k-en-de/config.yaml ]; then
-  echo "== English -> German (checkpoints/multi30k-en-de)"
-  $S2S translate --model checkpoints/multi30k-en-de \
-    "A dog runs through the grass." \
+  $S2S models
+  echo
+  echo "== English -> German (the default model)"
+  $S2S translate "A dog runs through the grass." \
     "Two young children are playing soccer in a park." \
     "A woman in a red dress is singing on stage."
+  if [ -f checkpoints/multi30k-de-en/config.yaml ]; then
+    echo "== German -> English (--from de --to en)"
+    $S2S translate --from de --to en "Ein Mann fährt mit dem Fahrrad über eine Brücke." \
+      "Zwei Hunde spielen im Schnee."
+  fi
+  if [ -f checkpoints/flickr8k-en/config.yaml ]; then
+    imgs=$(ls ../shared/data/flickr8k/images/*.jpg 2>/dev/null | head -3 || true)
+    if [ -n "$imgs" ]; then
+      echo "== Captions (checkpoints/flickr8k-en)"
+      $S2S caption $imgs | paste <(for f in $imgs; do basename "$f"; done) -
+    fi
+  fi
 else
   echo "== no shipped translation model yet: training the example model (digit reversal, about a minute)"
   .venv/bin/python data/make_reverse.py runs/data
@@ -16,7 +30,7 @@ else
     $S2S train configs/example-reverse.yaml
   fi
   echo "== translate (beam 5)"
-  printf '1 2 3 4 5\n9 8 7\n4 4 0 1 2 7\n' | tee /dev/stderr | $S2S translate --model runs/example-reverse --beam 5
+  printf '1 2 3 4 5\n9 8 7\n4 4 0 1 2 7\n' | $S2S translate --model runs/example-reverse --beam 5
   echo "== evaluate on the validation set"
   $S2S evaluate --model runs/example-reverse --src runs/data/reverse.valid.src --ref runs/data/reverse.valid.tgt
 fi
