@@ -150,6 +150,43 @@ def build_parser() -> argparse.ArgumentParser:
                     help="average the last N step checkpoints instead of taking best.pt")
     ex.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
     ex.set_defaults(func=_cmd_export)
+
+    rp = sub.add_parser("report", help="evaluation report: one self-contained HTML file plus a Markdown twin",
+                        description="Decode a test set and write an HTML report (scores with sacreBLEU signatures "
+                        "and bootstrap CIs, length analysis, training curves, best/worst examples, attention, "
+                        "model card) and OUT with .md beside it. Translation: --src/--ref. Captioning: "
+                        "--captions TSV [--images LIST] or --dataset flickr8k.")
+    rp.add_argument("--model", help="model directory or shipped model name (default: the shipped one)")
+    rp.add_argument("--out", required=True, help="HTML file to write; the Markdown twin gets the .md suffix")
+    rp.add_argument("--src", help="translation: source file, one sentence per line")
+    rp.add_argument("--ref", action="append", default=[], help="translation: reference file (repeat for several)")
+    rp.add_argument("--lowercase", "-lc", action="store_true", help="translation: case-insensitive scores")
+    rp.add_argument("--images", help="captioning: file listing image paths, one per line (default: all in --captions)")
+    rp.add_argument("--captions", help="captioning: TSV of image<TAB>caption lines (several per image allowed)")
+    rp.add_argument("--images-dir", help="captioning: folder the TSV's image names are relative to (default: its own)")
+    rp.add_argument("--dataset", choices=("flickr8k",), help="captioning: a known dataset instead of --captions")
+    rp.add_argument("--split", default="test", help="--dataset split (default: test)")
+    rp.add_argument("--root", help="--dataset folder (default: ../shared/data/<dataset>)")
+    rp.add_argument("--compare", metavar="MODEL_OR_HYPS",
+                    help="baseline for paired bootstrap significance: a model directory/name or a hypothesis file")
+    rp.add_argument("--limit", type=int, default=0, metavar="N", help="only the first N sentences/images")
+    rp.add_argument("--examples", type=int, default=5, metavar="N", help="best and worst examples to show (5)")
+    rp.add_argument("--attention", type=int, default=3, metavar="N", help="attention plots to draw (3)")
+    rp.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples (1000)")
+    rp.add_argument("--title", help="report title")
+    rp.add_argument("--beam", type=int, help="beam size (1 = greedy); default: the model's config")
+    rp.add_argument("--alpha", type=float, help="length normalisation strength")
+    rp.add_argument("--batch-size", type=int, help="sentences/images per batch")
+    rp.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    rp.set_defaults(func=_cmd_report)
+
+    dg = sub.add_parser("diagnose", help="gradient-flow diagnostic (Elman RNN vs LSTM vs GRU) as an HTML page")
+    dg.add_argument("--out", required=True, help="HTML file to write (a Markdown twin goes beside it)")
+    dg.add_argument("--steps", type=int, default=250, help="training steps per cell (default 250; 0 = only init)")
+    dg.add_argument("--length", type=int, default=100, metavar="T", help="sequence length (default 100)")
+    dg.add_argument("--hidden", type=int, default=32, help="hidden units (default 32)")
+    dg.add_argument("--seed", type=int, default=0)
+    dg.set_defaults(func=_cmd_diagnose)
     return p
 
 
@@ -219,6 +256,26 @@ def _cmd_export(args) -> int:
 
     out = export(Path(args.model), Path(args.out), average_last=args.average, fp16=not args.fp32)
     print(f"wrote {out}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from seq2seq.report import write_report
+
+    html, md = write_report(args)
+    print(f"wrote {html} and {md}")
+    return 0
+
+
+def _cmd_diagnose(args) -> int:
+    import torch
+
+    from seq2seq.diagnose import gradient_flow, write_gradient_flow
+
+    torch.set_num_threads(1)  # tiny recurrent nets: threads only add synchronisation
+    gf = gradient_flow(length=args.length, steps=args.steps, hidden=args.hidden, seed=args.seed)
+    html, md = write_gradient_flow(gf, args.out)
+    print(f"wrote {html} and {md} ({gf.seconds:.1f} s)")
     return 0
 
 
