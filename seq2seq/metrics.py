@@ -68,8 +68,8 @@ def _ngrams(words: list[str], n: int) -> dict[tuple, int]:
     return counts
 
 
-def cider_d(hyps: list[str], refs_per_item: list[list[str]], sigma: float = 6.0) -> float:
-    """CIDEr-D (Vedantam et al. 2015, as in coco-caption): tf-idf n-gram cosine (n = 1..4) with clipped
+def cider_d_items(hyps: list[str], refs_per_item: list[list[str]], sigma: float = 6.0) -> list[float]:
+    """Per-item CIDEr-D (Vedantam et al. 2015, as in coco-caption): tf-idf n-gram cosine (n = 1..4) with clipped
     hypothesis counts and a Gaussian length penalty, averaged over references, x10. Input is split on
     whitespace as given (lowercase it first); document frequencies come from these references."""
     if len(hyps) != len(refs_per_item):
@@ -90,7 +90,7 @@ def cider_d(hyps: list[str], refs_per_item: list[list[str]], sigma: float = 6.0)
             norms.append(math.sqrt(sum(x * x for x in v.values())))
         return vs, norms
 
-    total = 0.0
+    out = []
     for hyp, item, refs in zip(hyps, ref_grams, refs_per_item):
         hv, hn = vec([_ngrams(hyp.split(), n) for n in range(1, N + 1)])
         h_len = len(hyp.split())
@@ -103,5 +103,11 @@ def cider_d(hyps: list[str], refs_per_item: list[list[str]], sigma: float = 6.0)
                 if hn[n] and rn[n]:
                     val /= hn[n] * rn[n]
                 score += val * math.exp(-(delta**2) / (2 * sigma**2))
-        total += score / N / len(refs) * 10.0
-    return total / max(len(hyps), 1)
+        out.append(score / N / len(refs) * 10.0)
+    return out
+
+
+def cider_d(hyps: list[str], refs_per_item: list[list[str]], sigma: float = 6.0) -> float:
+    """Corpus CIDEr-D: the mean of `cider_d_items`."""
+    items = cider_d_items(hyps, refs_per_item, sigma)
+    return sum(items) / max(len(items), 1)

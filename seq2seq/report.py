@@ -259,43 +259,6 @@ def sentence_stats(metric, hyps: list[str], streams: list[list[str]]) -> np.ndar
     return np.array(metric._extract_corpus_statistics(hyps, streams), dtype=np.float64)
 
 
-def cider_d_items(hyps: list[str], refs_per_item: list[list[str]], sigma: float = 6.0) -> list[float]:
-    """Per-image CIDEr-D (same computation as metrics.cider_d, whose mean this is), for bootstrap intervals."""
-    from seq2seq.metrics import _ngrams
-
-    N = 4
-    ref_grams = [[[_ngrams(r.split(), n) for n in range(1, N + 1)] for r in refs] for refs in refs_per_item]
-    df: dict[tuple, int] = {}
-    for item in ref_grams:
-        for g in set(g for ref in item for per_n in ref for g in per_n):
-            df[g] = df.get(g, 0) + 1
-    log_n = math.log(max(1.0, float(len(hyps))))
-
-    def vec(grams_per_n):
-        vs, norms = [], []
-        for grams in grams_per_n:
-            v = {g: c * (log_n - math.log(max(1.0, df.get(g, 0.0)))) for g, c in grams.items()}
-            vs.append(v)
-            norms.append(math.sqrt(sum(x * x for x in v.values())))
-        return vs, norms
-
-    out = []
-    for hyp, item, refs in zip(hyps, ref_grams, refs_per_item):
-        hv, hn = vec([_ngrams(hyp.split(), n) for n in range(1, N + 1)])
-        h_len = len(hyp.split())
-        score = 0.0
-        for ref_text, rg in zip(refs, item):
-            rv, rn = vec(rg)
-            delta = h_len - len(ref_text.split())
-            for n in range(N):
-                val = sum(min(x, rv[n][g]) * rv[n][g] for g, x in hv[n].items() if g in rv[n])
-                if hn[n] and rn[n]:
-                    val /= hn[n] * rn[n]
-                score += val * math.exp(-(delta**2) / (2 * sigma**2))
-        out.append(score / N / len(refs) * 10.0)
-    return out
-
-
 def length_buckets(lengths: list[int], target: int = 6) -> list[tuple[int, int]]:
     """Contiguous [lo, hi] length ranges of a 'nice' width (1, 2, 5, 10, 20, ...) giving about `target` buckets."""
     if not lengths:
@@ -460,7 +423,7 @@ def score_translation(ev: Eval, lowercase: bool, n_boot: int) -> None:
 def score_captions(ev: Eval, n_boot: int) -> None:
     from sacrebleu.metrics import BLEU, CHRF
 
-    from seq2seq.metrics import Score, caption_bleu, cider_d
+    from seq2seq.metrics import Score, caption_bleu, cider_d, cider_d_items
 
     bleus = caption_bleu(ev.hyps, ev.streams)
     for n in range(1, 5):

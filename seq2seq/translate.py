@@ -124,7 +124,8 @@ class Translator:
                 for k, j in enumerate(chunk):
                     outs = self.tgt_tok.decode(hyp.tokens[k])
                     nbest = list(zip(outs, hyp.scores[k]))
-                    attn = hyp.attention[k][0] if hyp.attention is not None else None
+                    # (T, S) cut to this sentence's own source (its pieces and EOS), not the batch's padded width
+                    attn = hyp.attention[k][0][:, : len(ids[j]) + 1] if hyp.attention is not None else None
                     results[todo[j]] = Translation(outs[0], hyp.scores[k][0], nbest,
                                                    self.src_tok.pieces(ids[j]) + ["</s>"],
                                                    self.tgt_tok.pieces(hyp.tokens[k][0]) + ["</s>"], attn)

@@ -322,7 +322,8 @@ def test_bootstrap_count_matrix_equals_explicit_resampling():
 
 def test_cider_items_average_to_cider_d_and_buckets_cover():
     from seq2seq.metrics import cider_d
-    from seq2seq.report import cider_d_items, length_buckets
+    from seq2seq.metrics import cider_d_items
+    from seq2seq.report import length_buckets
 
     hyps = ["a red circle", "a blue square on white", "there is a red square"]
     refs = [["a red circle on a white background", "there is a red circle"], ["a blue square"],
