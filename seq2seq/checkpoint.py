@@ -108,7 +108,7 @@ def export(model_dir: Path, out: Path, average_last: int = 0, fp16: bool = True)
     if fp16:
         weights = {k: (v.half() if v.is_floating_point() else v) for k, v in weights.items()}
     out.mkdir(parents=True, exist_ok=True)
-    for f in ["config.yaml", *(p.name for p in model_dir.glob("spm*.model"))]:
+    for f in ["config.yaml", *(p.name for p in model_dir.glob("spm*.model")), *(["log.jsonl"] if (model_dir / "log.jsonl").is_file() else [])]:
         shutil.copyfile(model_dir / f, out / f)
     save(weights, out / "model.pt")
     return out
