@@ -227,6 +227,11 @@ def _cmd_serve(args) -> int:
             captioners[path.name] = Captioner.from_dir(path, args.device)
         else:
             translators[path.name] = Translator.from_dir(path, args.device, quantize=args.quantize)
+    try:  # the default direction (en->de) first: the app's default model is the first one
+        default = resolve(None).name
+        translators = dict(sorted(translators.items(), key=lambda kv: kv[0] != default))
+    except UserError:
+        pass
     import uvicorn
 
     from serve.app import create_app
