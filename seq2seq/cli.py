@@ -100,9 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--from", dest="src_lang", help="source language of the shipped model to use")
         q.add_argument("--to", dest="tgt_lang", help="target language of the shipped model to use")
         q.add_argument("--quantize", action="store_true", help="int8 dynamic quantization (CPU)")
+        decode_args(q, "sentences")
+
+    def decode_args(q, items: str):
         q.add_argument("--beam", type=int, help="beam size (1 = greedy); default: the model's config")
         q.add_argument("--alpha", type=float, help="length normalisation strength")
-        q.add_argument("--batch-size", type=int, help="sentences per batch")
+        q.add_argument("--batch-size", type=int, help=f"{items} per batch")
         q.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
     tr = sub.add_parser("translate", help="translate TEXT arguments, or stdin lines (one output line each)")
@@ -123,10 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     ca = sub.add_parser("caption", help="caption images (one line per image, in order)")
     ca.add_argument("images", nargs="+", help="image files")
     ca.add_argument("--model", help="captioning model directory or shipped name (default: the shipped one)")
-    ca.add_argument("--beam", type=int, help="beam size (1 = greedy)")
-    ca.add_argument("--alpha", type=float, help="length normalisation strength")
-    ca.add_argument("--batch-size", type=int, help="images per batch")
-    ca.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    decode_args(ca, "images")
     ca.set_defaults(func=_cmd_caption)
 
     sv = sub.add_parser("serve", help="HTTP API and web page (FastAPI + uvicorn)")
@@ -174,10 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--attention", type=int, default=3, metavar="N", help="attention plots to draw (3)")
     rp.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples (1000)")
     rp.add_argument("--title", help="report title")
-    rp.add_argument("--beam", type=int, help="beam size (1 = greedy); default: the model's config")
-    rp.add_argument("--alpha", type=float, help="length normalisation strength")
-    rp.add_argument("--batch-size", type=int, help="sentences/images per batch")
-    rp.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    decode_args(rp, "sentences/images")
     rp.set_defaults(func=_cmd_report)
 
     dg = sub.add_parser("diagnose", help="gradient-flow diagnostic (Elman RNN vs LSTM vs GRU) as an HTML page")
