@@ -39,7 +39,7 @@ def test_export_is_fp16_and_translates_like_the_original(run_dir, tmp_path):
     out = checkpoint.export(run_dir, tmp_path / "exp")
     sd = torch.load(out / "model.pt")
     assert all(v.dtype == torch.float16 for v in sd.values() if v.is_floating_point())
-    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "model.pt", "spm.model"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "log.jsonl", "model.pt", "spm.model"]
     texts = ["1 2 3", "4 5 6 7", "9"]
     a = [t.text for t in Translator.from_dir(run_dir, "cpu").translate(texts)]
     b = [t.text for t in Translator.from_dir(out, "cpu").translate(texts)]
