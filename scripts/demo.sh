@@ -17,9 +17,10 @@ if [ -f checkpoints/multi30k-en-de/config.yaml ]; then
       "Zwei Hunde spielen im Schnee."
   fi
   if [ -f checkpoints/flickr8k-en/config.yaml ]; then
-    imgs=$(ls ../shared/data/flickr8k/images/*.jpg 2>/dev/null | head -3 || true)
+    F8K=../shared/data/flickr8k
+    imgs=$(head -3 "$F8K/Flickr_8k.testImages.txt" 2>/dev/null | sed "s#^#$F8K/images/#" || true)
     if [ -n "$imgs" ]; then
-      echo "== Captions (checkpoints/flickr8k-en)"
+      echo "== Captions of Flickr8k test images (checkpoints/flickr8k-en)"
       $S2S caption $imgs | paste <(for f in $imgs; do basename "$f"; done) -
     fi
   fi
