@@ -21,6 +21,15 @@ def checkpoints_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[1] / "checkpoints"
 
 
+def card_summary(model_dir: Path) -> str:
+    """The `Summary:` line of a model folder's card.md ('' when there is none)."""
+    card = Path(model_dir) / "card.md"
+    if not card.is_file():
+        return ""
+    return next((ln.split(":", 1)[1].strip() for ln in card.read_text().splitlines()
+                 if ln.lower().startswith("summary:")), "")
+
+
 def shipped() -> dict[str, dict]:
     """name -> {path, task, src_lang, tgt_lang, summary} for every shipped model."""
     out = {}
@@ -30,11 +39,7 @@ def shipped() -> dict[str, dict]:
     for d in sorted(p for p in root.iterdir() if (p / "config.yaml").is_file()):
         cfg = yaml.safe_load((d / "config.yaml").read_text()) or {}
         data, model = cfg.get("data", {}), cfg.get("model", {})
-        card = d / "card.md"
-        summary = ""
-        if card.is_file():
-            summary = next((ln.split(":", 1)[1].strip() for ln in card.read_text().splitlines()
-                            if ln.lower().startswith("summary:")), "")
+        summary = card_summary(d)
         out[d.name] = {"path": d, "task": "caption" if model.get("encoder") == "image" else "translate",
                        "src_lang": data.get("src_lang"), "tgt_lang": data.get("tgt_lang"), "summary": summary}
     return out

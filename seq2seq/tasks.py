@@ -6,7 +6,6 @@ images entering as cached backbone features, or as pixels when the backbone is f
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -15,7 +14,7 @@ from seq2seq import UserError
 from seq2seq.batching import Batch, collate, filter_pairs, pad, token_batches
 from seq2seq.config import Config
 from seq2seq.corpus import caption_table, flickr8k, load_pairs
-from seq2seq.tokenizer import BOS, EOS, Tokenizer, install
+from seq2seq.tokenizer import BOS, EOS, Tokenizer, install, load_pair
 
 
 def prepare_tokenizers(cfg: Config, model_dir: Path, src_texts: list[str], tgt_texts: list[str]):
@@ -25,8 +24,7 @@ def prepare_tokenizers(cfg: Config, model_dir: Path, src_texts: list[str], tgt_t
     src_file, tgt_file = (model_dir / "spm.model",) * 2 if joint else (
         model_dir / "spm.src.model", model_dir / "spm.tgt.model")
     if src_file.is_file() and tgt_file.is_file():
-        src_tok = Tokenizer(src_file)
-        return src_tok, (src_tok if tgt_file == src_file else Tokenizer(tgt_file))
+        return load_pair(model_dir)
     train = lambda texts, f: Tokenizer.train(texts, f, d.vocab_size, d.spm_type, d.character_coverage)  # noqa: E731
     if joint:
         tok = install(d.spm_model, src_file) if d.spm_model else train(src_texts + tgt_texts, src_file)

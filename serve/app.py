@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from seq2seq.hub import card_summary
 from serve.batcher import MicroBatcher
 
 STATIC = Path(__file__).parent / "static"
@@ -38,11 +39,7 @@ class TranslateRequest(BaseModel):
 
 
 def _model_info(name: str, m, task: str) -> dict:
-    card = Path(getattr(m, "model_dir", "")) / "card.md"
-    summary = ""
-    if card.is_file():
-        summary = next((ln.split(":", 1)[1].strip() for ln in card.read_text().splitlines()
-                        if ln.lower().startswith("summary:")), "")
+    summary = card_summary(getattr(m, "model_dir", ""))
     d = m.config.data
     return {"name": name, "task": task, "from": "image" if task == "caption" else d.src_lang, "to": d.tgt_lang,
             "beam": m.search.beam, "summary": summary}

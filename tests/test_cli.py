@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 import seq2seq.trainer  # noqa: F401  (imported here, not under a redirect: Trainer binds sys.stderr at import)
 import seq2seq.translate
