@@ -87,6 +87,19 @@ def step_checkpoints(model_dir: Path) -> list[Path]:
     return sorted(model_dir.glob("step-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
 
 
+def share_equal(weights: dict) -> dict:
+    """Equal tensors (tied and shared embeddings) made one storage, so that torch.save writes them once."""
+    kept: dict[tuple, list[torch.Tensor]] = {}
+    out = {}
+    for k, v in weights.items():
+        same = kept.setdefault((tuple(v.shape), v.dtype), [])
+        match = next((u for u in same if torch.equal(u, v)), None)
+        if match is None:
+            same.append(v)
+        out[k] = v if match is None else match
+    return out
+
+
 def export(model_dir: Path, out: Path, average_last: int = 0, fp16: bool = True) -> Path:
     """A compact, servable copy: config.yaml, tokenizer(s) and model.pt (best.pt, or the average of the last N
     step checkpoints), in float16 unless asked otherwise."""
@@ -107,6 +120,7 @@ def export(model_dir: Path, out: Path, average_last: int = 0, fp16: bool = True)
         weights = {k: v for k, v in weights.items() if not k.startswith(BACKBONE_PREFIX)}
     if fp16:
         weights = {k: (v.half() if v.is_floating_point() else v) for k, v in weights.items()}
+    weights = share_equal(weights)
     out.mkdir(parents=True, exist_ok=True)
     for f in ["config.yaml", *(p.name for p in model_dir.glob("spm*.model")), *(["log.jsonl"] if (model_dir / "log.jsonl").is_file() else [])]:
         shutil.copyfile(model_dir / f, out / f)

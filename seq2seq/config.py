@@ -124,6 +124,7 @@ class TrainConfig:
     batch_tokens: int = 4096  # target-side token budget per batch
     max_steps: int = 100_000
     max_epochs: int = 1000
+    max_minutes: float = 0.0  # wall-clock training budget (validation included), kept across --resume; 0 = none
     optimizer: str = "adamw"  # adam | adamw
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
@@ -157,6 +158,7 @@ class TrainConfig:
         for name in ("max_steps", "max_epochs", "valid_every", "valid_beam", "log_every"):
             _check(getattr(self, name) >= 1, f"train.{name} must be >= 1")
         _check(self.attn_reg >= 0, "train.attn_reg must be >= 0")
+        _check(self.max_minutes >= 0, "train.max_minutes must be >= 0")
         for name in ("warmup_steps", "early_stopping", "keep_last", "threads", "decay_patience"):
             _check(getattr(self, name) >= 0, f"train.{name} must be >= 0")
         _check(isinstance(self.betas, (list, tuple)) and len(self.betas) == 2

@@ -111,6 +111,8 @@ class Trainer:
         self.schedule = LRSchedule(t)
         self.step, self.epoch, self.pos = 0, 0, 0  # pos: batches done in the current epoch
         self.best_bleu, self.bad_validations = -1.0, 0
+        self._started: float | None = None
+        self.elapsed = 0.0  # wall-clock seconds spent training before this process (restored by --resume)
         self.amp = t.amp and self.device.type == "cuda"
         self.say(f"model: {count_parameters(self.model):,} parameters; vocab {len(self.src_tok)}/{len(self.tgt_tok)}; "
                  f"device {self.device}")
@@ -136,6 +138,7 @@ class Trainer:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "schedule": self.schedule.state_dict(), "step": self.step, "epoch": self.epoch, "pos": self.pos,
                 "best_bleu": self.best_bleu, "bad_validations": self.bad_validations, "rng": _rng_state(),
+                "elapsed": self._elapsed(),
                 "config": self.cfg.to_dict()}
 
     def _restore(self, s: dict) -> None:
@@ -144,7 +147,16 @@ class Trainer:
         self.schedule.load_state_dict(s["schedule"])
         self.step, self.epoch, self.pos = s["step"], s["epoch"], s["pos"]
         self.best_bleu, self.bad_validations = s["best_bleu"], s["bad_validations"]
+        self.elapsed = s.get("elapsed", 0.0)
         _set_rng_state({k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in s["rng"].items()})
+
+    def _elapsed(self) -> float:
+        """Wall-clock training seconds so far, over all runs of this model directory."""
+        return self.elapsed + (time.perf_counter() - self._started if self._started is not None else 0.0)
+
+    def out_of_time(self) -> bool:
+        budget = self.cfg.train.max_minutes
+        return bool(budget) and self._elapsed() >= budget * 60
 
     def save_last(self) -> None:
         checkpoint.save(self._state(), self.dir / "last.pt")
@@ -243,6 +255,7 @@ class Trainer:
         window_tokens, window_loss, window_steps, window_start = 0, 0.0, 0, time.perf_counter()
         train_tokens, train_time = 0, 0.0
         stop = self.step >= t.max_steps
+        self._started = time.perf_counter()
         try:
             while not stop and self.epoch < t.max_epochs:
                 batches = token_batches(src_lens, tgt_lens, t.batch_tokens, seed=t.seed, epoch=self.epoch)
@@ -273,9 +286,12 @@ class Trainer:
                                      f"lr {rec['lr']:.2e} | {rec['tok_s']:.0f} tgt tok/s")
                         window_tokens, window_loss, window_steps = 0, 0.0, 0
                         window_start = time.perf_counter()
-                    if self.step % t.valid_every == 0 or self.step >= t.max_steps:
+                    out_of_time = self.out_of_time()
+                    if self.step % t.valid_every == 0 or self.step >= t.max_steps or out_of_time:
                         v = self.validate()
-                        stop = self._after_validation(v) or self.step >= t.max_steps
+                        stop = self._after_validation(v) or self.step >= t.max_steps or out_of_time
+                        if out_of_time:
+                            self.say(f"time budget of {t.max_minutes:g} minutes reached at step {self.step}")
                         if stop:
                             break
                 else:
@@ -292,5 +308,5 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-        return {"step": self.step, "best_bleu": self.best_bleu,
+        return {"step": self.step, "best_bleu": self.best_bleu, "minutes": self._elapsed() / 60,
                 "train_tok_s": train_tokens / max(train_time, 1e-9), "model_dir": str(self.dir)}

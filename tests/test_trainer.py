@@ -120,3 +120,27 @@ def test_average_is_elementwise_mean(tmp_path):
         checkpoint.save({"model": {"w": torch.full((2,), v), "n": torch.tensor(7)}}, tmp_path / f"step-{i}.pt")
     avg = checkpoint.average(checkpoint.step_checkpoints(tmp_path))
     assert torch.equal(avg["w"], torch.full((2,), 3.0)) and avg["n"].item() == 7
+
+
+def test_time_budget_stops_validates_and_carries_over_resume(tmp_path, monkeypatch):
+    """train.max_minutes ends training with a validation and a checkpoint; --resume keeps the time spent."""
+    clock = [0.0]
+    monkeypatch.setattr("seq2seq.trainer.time.perf_counter", lambda: clock[0])
+    cfg = tiny_config(tmp_path, train={"max_steps": 1000, "valid_every": 1000, "max_minutes": 1.0})
+    trainer = Trainer(cfg, progress=False)
+    real_step = trainer.train_step
+
+    def step(batch):  # every step "takes" 25 seconds: the budget runs out at step 3
+        clock[0] += 25.0
+        return real_step(batch)
+
+    trainer.train_step = step
+    summary = trainer.train()
+    assert summary["step"] == 3 and summary["minutes"] == pytest.approx(75 / 60)
+    log = [json.loads(line) for line in open(tmp_path / "model" / "log.jsonl")]
+    assert [r["step"] for r in log if r["type"] == "valid"] == [3]
+    cfg.train.max_minutes = 2.0  # 45 more seconds: two more steps
+    resumed = Trainer(cfg, resume=True, progress=False)
+    assert resumed.elapsed == pytest.approx(75.0)
+    resumed.train_step = lambda batch, real=resumed.train_step: (clock.__setitem__(0, clock[0] + 25.0), real(batch))[1]
+    assert resumed.train()["step"] == 5
