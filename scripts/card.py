@@ -1,16 +1,17 @@
 """Write a shipped model's card.md from its config, its training log and a benchmark's output.
 
-    .venv/bin/python scripts/card.py NAME --summary "..." --command "..." --scores runs/ship/NAME.md [--note "..."]
+    .venv/bin/python scripts/card.py NAME --summary "..." --command "..." --hardware "..." \
+        --scores runs/ship/NAME.md [--scores ...] --scores-command "..." [--note "..."]
 
 Every number in the card comes from those files: parameter count from the weights, steps and wall time from
-runs/NAME/log.jsonl, scores from the benchmark output (pasted verbatim).
+the training log (checkpoints/NAME/log.jsonl, which `seq2seq export` copies), scores from the benchmark
+outputs (pasted verbatim).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 from pathlib import Path
 
 import torch
@@ -23,18 +24,21 @@ def main() -> None:
     ap.add_argument("name")
     ap.add_argument("--summary", required=True)
     ap.add_argument("--command", required=True)
-    ap.add_argument("--scores", required=True, help="benchmark output (Markdown) to quote")
+    ap.add_argument("--scores", required=True, nargs="+", help="benchmark outputs (Markdown) to quote")
     ap.add_argument("--scores-command", required=True)
+    ap.add_argument("--hardware", required=True, help="what the training ran on")
+    ap.add_argument("--log", help="training log (default: checkpoints/NAME/log.jsonl)")
     ap.add_argument("--note", default="")
     args = ap.parse_args()
     out = Path("checkpoints") / args.name
     cfg, model, _, _ = load_model_dir(out, torch.device("cpu"))
     n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     backbone = sum(p.numel() for n, p in model.named_parameters() if n.startswith("encoder.backbone."))
-    log = [json.loads(line) for line in open(Path("runs") / args.name / "log.jsonl")]
+    log = [json.loads(line) for line in Path(args.log or out / "log.jsonl").read_text().splitlines()]
     valid = [r for r in log if r["type"] == "valid"]
     best = max(valid, key=lambda r: r["bleu"])
     hours = (log[-1]["time"] - log[0]["time"]) / 3600
+    wall = f"{hours:.2f} h" if hours >= 1 else f"{hours * 60:.1f} minutes"
     size_mb = (out / "model.pt").stat().st_size / 2**20
     m, d = cfg.model, cfg.data
     arch = (f"{m.cell.upper()} decoder ({m.dec_layers} layer, hidden {m.hidden}), {m.attention} attention"
@@ -63,8 +67,8 @@ Summary: {args.summary}
 | parameters | {n_params:,}{f' (of which {backbone:,} in the frozen backbone)' if backbone else ''} |
 | weights | `model.pt`, float16, {size_mb:.1f} MB |
 | decoding | beam {cfg.search.beam}, length penalty alpha {cfg.search.alpha} (this folder's `config.yaml`) |
-| training | {best['step']:,} steps to the best validation BLEU {best['bleu']:.2f} (greedy); {log[-1]['step']:,} steps in all, {hours:.2f} h wall time |
-| hardware | {platform.machine()} CPU, 2 cores shared by up to three training jobs at once ({torch.__version__}); no GPU |
+| training | {best['step']:,} steps to the best validation BLEU {best['bleu']:.2f} (greedy); {log[-1]['step']:,} steps in all, {wall} wall time (from the log) |
+| hardware | {args.hardware} |
 
 ## Training command
 
@@ -80,7 +84,7 @@ Measured with:
 {args.scores_command}
 ```
 
-{Path(args.scores).read_text().strip()}
+{chr(10).join(Path(f).read_text().strip() + chr(10) for f in args.scores)}
 
 {args.note}
 """
