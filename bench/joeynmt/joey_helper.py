@@ -31,9 +31,8 @@ def compat() -> None:
         import importlib_metadata  # noqa: F401
     except ImportError:
         sys.modules["importlib_metadata"] = importlib.metadata
-    import torch.optim.lr_scheduler as lrs
-
     import joeynmt.builders
+    import torch.optim.lr_scheduler as lrs
 
     if "verbose" not in inspect.signature(lrs.ReduceLROnPlateau).parameters:
         class ReduceLROnPlateau(lrs.ReduceLROnPlateau):
@@ -105,20 +104,19 @@ def translate(a) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="mode", required=True)
-    sub.add_parser("info").set_defaults(func=info)
-    for name, func, extra in (("train", train, ()), ("validate", validate, ("ckpt",)),
-                              ("translate", translate, ("ckpt", "src", "out"))):
+    for name, func, positional in (("info", info, ()), ("train", train, ("config",)),
+                                   ("validate", validate, ("config", "ckpt")),
+                                   ("translate", translate, ("config", "ckpt", "src", "out"))):
         p = sub.add_parser(name)
         p.set_defaults(func=func)
-        for arg in ("config", *extra):
+        for arg in positional:
             p.add_argument(arg)
-        p.add_argument("--threads", type=int, required=True)
+        p.add_argument("--threads", type=int, default=1, help="torch threads")
     a = ap.parse_args()
     compat()
-    if a.mode != "info":
-        import torch
+    import torch
 
-        torch.set_num_threads(a.threads)
+    torch.set_num_threads(a.threads)
     result = a.func(a)
     if result is not None:
         print(json.dumps(result), flush=True)
