@@ -18,21 +18,27 @@ import argparse
 import importlib.metadata
 import inspect
 import json
+import signal
 import sys
 import time
 from pathlib import Path
 
 
 def compat() -> None:
-    """Let JoeyNMT 2.3.0 run as a plain `pip install joeynmt` leaves it: it imports the importlib_metadata
-    backport without depending on it, and passes ReduceLROnPlateau a `verbose` argument that recent torch
-    releases no longer accept (its plateau schedule would fail at start-up)."""
+    """Let JoeyNMT 2.3.0 run with what a plain `pip install joeynmt` installs today. It imports the
+    importlib_metadata backport without depending on it; it passes ReduceLROnPlateau a `verbose` argument that
+    recent torch releases no longer accept (its plateau schedule would fail at start-up); and it restricts the
+    sentencepiece model to its vocabulary with SetVocabulary, which sentencepiece 0.2.1+ no longer has. That
+    restriction changes nothing when the vocabulary holds every piece of the model, as here, so it is skipped
+    after checking exactly that."""
     try:
         import importlib_metadata  # noqa: F401
     except ImportError:
         sys.modules["importlib_metadata"] = importlib.metadata
     import joeynmt.builders
+    import sentencepiece
     import torch.optim.lr_scheduler as lrs
+    from joeynmt.tokenizers import BasicTokenizer, SentencePieceTokenizer
 
     if "verbose" not in inspect.signature(lrs.ReduceLROnPlateau).parameters:
         class ReduceLROnPlateau(lrs.ReduceLROnPlateau):
@@ -40,6 +46,16 @@ def compat() -> None:
                 super().__init__(optimizer, **kwargs)
 
         joeynmt.builders.ReduceLROnPlateau = ReduceLROnPlateau
+
+    if not hasattr(sentencepiece.SentencePieceProcessor, "SetVocabulary"):
+        def set_vocab(self, vocab) -> None:
+            BasicTokenizer.set_vocab(self, vocab)
+            missing = {self.spm.id_to_piece(i) for i in range(self.spm.get_piece_size())} - set(vocab._itos)
+            if missing:
+                raise ValueError(f"{len(missing)} pieces of {self.model_file} are not in the vocabulary, and this "
+                                 f"sentencepiece cannot restrict the model to it (no SetVocabulary)")
+
+        SentencePieceTokenizer.set_vocab = set_vocab
 
 
 def load_args(config: str, ckpt: str | None, mode: str):
@@ -61,6 +77,8 @@ def info(_) -> dict:
 def train(a) -> None:
     from joeynmt.__main__ import main
 
+    # SIGINT must raise KeyboardInterrupt even when this was started with SIGINT ignored (as `cmd &` or nohup do)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.argv = ["joeynmt", "train", a.config, "--skip-test"]
     main()
 
@@ -78,9 +96,10 @@ def validate(a) -> dict:
                      args=set_validation_args(args.test), autocast=args.autocast)[0]
     seconds = time.perf_counter() - tic
     stats = load_checkpoint(Path(a.ckpt), map_location=args.device)["stats_state"]
-    return {"bleu": scores["bleu"], "seconds": seconds, "steps": stats["steps"],
-            "total_tokens": stats["total_tokens"], "best_bleu": stats["best_ckpt_score"],
-            "best_step": stats["best_ckpt_iter"]}
+    best = stats["best_ckpt_iter"] > 0  # a validation during training wrote best.ckpt
+    return {"bleu": scores["bleu"], "seconds": seconds, "steps": stats["steps"], "total_tokens": stats["total_tokens"],
+            "best_bleu": stats["best_ckpt_score"] if best else None,
+            "best_step": stats["best_ckpt_iter"] if best else None}
 
 
 def translate(a) -> dict:
