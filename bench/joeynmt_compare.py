@@ -216,9 +216,10 @@ def joey_windows(train_log: Path) -> list[tuple[int, float]]:
     return [(int(m[1]), float(m[2])) for m in JOEY_STEP.finditer(train_log.read_text(encoding="utf-8"))]
 
 
-def test_ours(args, src: list[str], hyp_file: Path) -> dict:
+def test_ours(args, src: list[str], hyp_file: Path, quantize: bool = False) -> dict:
     torch.set_num_threads(args.threads)
-    tr = Translator.from_dir(args.out / "ours", device="cpu", beam=BEAM, alpha=ALPHA, batch_size=BATCH)
+    tr = Translator.from_dir(args.out / "ours", device="cpu", quantize=quantize, beam=BEAM, alpha=ALPHA,
+                             batch_size=BATCH)
     tic = time.perf_counter()
     hyps = [t.text for t in tr.translate(src)]
     hyp_file.write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
@@ -271,7 +272,7 @@ def score_row(name: str, run: dict, test: dict, hyp_file: Path, refs: list[str],
             "sent_s": len(refs) / test["seconds"], "signature": cased.signature}
 
 
-def report(ours: dict, joey_row: dict, runs: dict, recipe: dict, args, versions: dict, command: str) -> str:
+def report(ours: dict, ours_q: dict, joey_row: dict, runs: dict, recipe: dict, args, versions: dict, command: str) -> str:
     enc, dec, joey_run, minutes = recipe["model"]["encoder"], recipe["model"]["decoder"], runs["joey"], runs["minutes"]
     best = (f"best.ckpt {joey_run['best_dev_bleu']:.2f} at step {joey_run['best_step']}" if joey_run["best_step"]
             else "no best.ckpt: no validation within the budget")
@@ -279,12 +280,13 @@ def report(ours: dict, joey_row: dict, runs: dict, recipe: dict, args, versions:
     columns = ("system", "parameters", "train minutes used", "updates", "train target tok/s", "test2016 BLEU",
                "BLEU (lc)", "beam-5 sentences/s")
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for r in (ours, joey_row):
+    for r in (ours, ours_q, joey_row):
         lines.append(f"| {r['system']} | {r['parameters']:,} | {r['minutes']:.2f} | {r['updates']:,} | "
                      f"{fmt(r['tok_s'], 0)} | {r['bleu']:.2f} | {r['bleu_lc']:.2f} | {r['sent_s']:.2f} |")
     lines.append("")
     lines.append(f"ours / JoeyNMT: training target tok/s {ratio(ours['tok_s'], joey_row['tok_s'], 1.5)}; "
-                 f"beam-5 sentences/s {ratio(ours['sent_s'], joey_row['sent_s'], 2)}.")
+                 f"beam-5 sentences/s {ratio(ours['sent_s'], joey_row['sent_s'], 2)}; with int8 "
+                 f"(`--quantize`, the same trained weights) {ratio(ours_q['sent_s'], joey_row['sent_s'], 2)}.")
     lines.append(f"Hardware: {cpu_name()}, {os.cpu_count()} logical CPUs; torch threads {runs['threads']} for "
                  f"training, {args.threads} for tests, one run at a time. Versions: ours torch {torch.__version__}; "
                  f"JoeyNMT {versions['joeynmt']} on torch {versions['torch']}; sacrebleu {sacrebleu.__version__} "
@@ -355,15 +357,20 @@ def main() -> None:
     src, refs = read_lines(files["test.en"]), read_lines(files["test.de"])
     say("translating test2016 with ours")
     ours_test = test_ours(args, src, args.out / "ours.test2016.de")
+    say("translating test2016 with ours, int8")
+    ours_q_test = test_ours(args, src, args.out / "ours-int8.test2016.de", quantize=True)
     say("translating test2016 with JoeyNMT")
     joey_test = test_joey(args, files["test.en"], args.out / "joey.test2016.de", runs["joey"]["ckpt"])
     ours_valid = yaml.safe_load(OUR_CONFIG.read_text())["train"]["valid_every"]
     ours = score_row(f"ours (seq2seq {ours_version})", runs["ours"], ours_test, args.out / "ours.test2016.de", refs,
                      ours_windows(args.out / "ours" / "log.jsonl"), log_every, ours_valid)
+    ours_q = score_row("ours, int8 `--quantize`", runs["ours"], ours_q_test, args.out / "ours-int8.test2016.de",
+                       refs, ours_windows(args.out / "ours" / "log.jsonl"), log_every, ours_valid)
+    ours_q["parameters"] = ours["parameters"]  # the same weights, int8-packed (not counted as parameters)
     joey_row = score_row(f"JoeyNMT {versions['joeynmt']}", runs["joey"], joey_test, args.out / "joey.test2016.de",
                          refs, joey_windows(args.out / "joey" / "train.log"), recipe["training"]["logging_freq"],
                          recipe["training"]["validation_freq"])
-    table = report(ours, joey_row, runs, recipe, args, versions, command)
+    table = report(ours, ours_q, joey_row, runs, recipe, args, versions, command)
     (args.out / "table.md").write_text(table)
     print("\n" + table, end="")
 
