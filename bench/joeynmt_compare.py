@@ -362,10 +362,11 @@ def main() -> None:
     say("translating test2016 with JoeyNMT")
     joey_test = test_joey(args, files["test.en"], args.out / "joey.test2016.de", runs["joey"]["ckpt"])
     ours_valid = yaml.safe_load(OUR_CONFIG.read_text())["train"]["valid_every"]
+    windows = ours_windows(args.out / "ours" / "log.jsonl")
     ours = score_row(f"ours (seq2seq {ours_version})", runs["ours"], ours_test, args.out / "ours.test2016.de", refs,
-                     ours_windows(args.out / "ours" / "log.jsonl"), log_every, ours_valid)
+                     windows, log_every, ours_valid)
     ours_q = score_row("ours, int8 `--quantize`", runs["ours"], ours_q_test, args.out / "ours-int8.test2016.de",
-                       refs, ours_windows(args.out / "ours" / "log.jsonl"), log_every, ours_valid)
+                       refs, windows, log_every, ours_valid)
     ours_q["parameters"] = ours["parameters"]  # the same weights, int8-packed (not counted as parameters)
     joey_row = score_row(f"JoeyNMT {versions['joeynmt']}", runs["joey"], joey_test, args.out / "joey.test2016.de",
                          refs, joey_windows(args.out / "joey" / "train.log"), recipe["training"]["logging_freq"],

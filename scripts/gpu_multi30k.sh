@@ -23,11 +23,12 @@ ende-wide    configs/multi30k-en-de.yaml   model.hidden=768 model.dropout=0.5 mo
 deen-base    configs/multi30k-de-en.yaml
 "
 wanted=${*:-$(echo "$recipes" | awk 'NF {print $1}')}
+langs() { case $1 in ende-*) echo "en de" ;; *) echo "de en" ;; esac; }  # run name -> source, target
 
 train() {  # name config overrides...
   local name=$1 cfg=$2 src tgt raw=$root/task1/raw
   shift 2
-  case $name in ende-*) src=en tgt=de ;; *) src=de tgt=en ;; esac
+  read -r src tgt <<< "$(langs "$name")"
   rm -rf "${work:?}/$name"
   $PY -m seq2seq train "$cfg" --set model_dir="$work/$name" data.spm_model="$spm" \
     data.train_src="$raw/train.$src" data.train_tgt="$raw/train.$tgt" \
@@ -47,7 +48,7 @@ wait
 # Candidates: best.pt and the average of the last 3 checkpoints, scored on val with the shipped search.
 score() {  # name: export and score both candidates
   local name=$1 src tgt cand dir bleu
-  case $name in ende-*) src=en tgt=de ;; *) src=de tgt=en ;; esac
+  read -r src tgt <<< "$(langs "$name")"
   for cand in best avg3; do
     dir=$work/export/$name-$cand
     if [ $cand = best ]; then $PY -m seq2seq export --model "$work/$name" --out "$dir" > /dev/null

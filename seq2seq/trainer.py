@@ -71,10 +71,11 @@ def _rng_state() -> dict:
 
 
 def _set_rng_state(state: dict) -> None:
+    """Generators take CPU byte tensors; a checkpoint loaded with map_location=cuda holds GPU copies."""
     random.setstate(state["python"])
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([t.cpu() for t in state["cuda"]])  # loaded onto the GPU by map_location
+        torch.cuda.set_rng_state_all([t.cpu() for t in state["cuda"]])
 
 
 class Trainer:
@@ -148,7 +149,7 @@ class Trainer:
         self.step, self.epoch, self.pos = s["step"], s["epoch"], s["pos"]
         self.best_bleu, self.bad_validations = s["best_bleu"], s["bad_validations"]
         self.elapsed = s.get("elapsed", 0.0)
-        _set_rng_state({k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in s["rng"].items()})
+        _set_rng_state(s["rng"])
 
     def _elapsed(self) -> float:
         """Wall-clock training seconds so far, over all runs of this model directory."""
