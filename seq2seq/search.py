@@ -54,109 +54,142 @@ def _trim(seq: list[int]) -> list[int]:
 
 @torch.inference_mode()
 def greedy_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, return_attention: bool = False) -> Hypotheses:
-    """Arg-max decoding; max_len (B,) caps each output (EOS included)."""
+    """Arg-max decoding; max_len (B,) caps each output (EOS included). Ended sentences leave the batch."""
     B = enc.memory.size(0)
     device = enc.memory.device
     max_len = max_len.to(device)
+    T, S = int(max_len.max()), enc.memory.size(1)
+    out = torch.full((B, T), PAD, dtype=torch.long, device=device)
+    scores = torch.zeros(B, device=device)
+    attns = torch.zeros(B, T, S, device=device) if return_attention else None
+    has_attn = False
+    act = torch.arange(B, device=device)  # the sentences still decoding
     keys = decoder.precompute(enc)
     state = decoder.init_state(enc)
     tokens = torch.full((B,), BOS, dtype=torch.long, device=device)
-    finished = torch.zeros(B, dtype=torch.bool, device=device)
-    scores = torch.zeros(B, device=device)
-    out, attns = [], []
-    for t in range(int(max_len.max())):
+    for t in range(T):
         logits, state, attn = decoder.step(tokens, state, enc, keys)
-        logp = _next_logp(logits, t >= max_len - 1)  # (B, V)
+        logp = _next_logp(logits, t >= max_len - 1)  # (b, V)
         best, tokens = logp.max(dim=-1)
-        scores += best.masked_fill(finished, 0.0)
-        tokens = tokens.masked_fill(finished, PAD)
-        out.append(tokens)
+        scores[act] += best
+        out[act, t] = tokens
         if return_attention and attn is not None:
-            attns.append(attn.float())
-        finished |= tokens == EOS
-        if bool(finished.all()):
-            break
-    seqs = torch.stack(out, dim=1).tolist()  # (B, T)
-    toks = [_trim(s) for s in seqs]
-    attention = None
-    if return_attention and attns:
-        a = torch.stack(attns, dim=1).cpu()  # (B, T, S)
-        attention = [[a[b, : len(toks[b]) + 1]] for b in range(B)]
+            attns[act, t], has_attn = attn.float(), True
+        ended = tokens == EOS
+        if bool(ended.any()):
+            keep = (~ended).nonzero().squeeze(1)
+            if keep.numel() == 0:
+                break
+            act, max_len, tokens = act[keep], max_len[keep], tokens[keep]
+            enc, state = enc.select(keep), state.select(keep)
+            keys = keys.index_select(0, keep) if keys is not None else None
+    toks = [_trim(s) for s in out.tolist()]
+    attention = [[attns[b, : len(toks[b]) + 1].cpu()] for b in range(B)] if has_attn else None
     return Hypotheses([[s] for s in toks], [[float(s)] for s in scores.tolist()], attention)
 
 
 @torch.inference_mode()
 def beam_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, beam: int = 5, alpha: float = 0.6,
                 nbest: int = 1, return_attention: bool = False) -> Hypotheses:
-    """Batched beam search. Scores are sum log-probabilities / length_penalty(len incl. EOS, alpha)."""
+    """Batched beam search. Scores are sum log-probabilities / length_penalty(len incl. EOS, alpha).
+
+    Sentences that are done leave the batch at once, so every step computes only the rows still searching.
+    """
     if not 1 <= nbest <= beam:
         raise ValueError("need 1 <= nbest <= beam")
     B, K, N = enc.memory.size(0), beam, nbest
     device = enc.memory.device
     max_len = max_len.to(device)
     T = int(max_len.max())
-    enc = enc.select(torch.arange(B, device=device).repeat_interleave(K))  # (B*K, ...)
+    S = enc.memory.size(1)
+    ninf = float("-inf")
+    # results, for all B sentences: each is written when its sentence leaves the batch
+    out_scores = torch.full((B, N), ninf, device=device)
+    out_seqs = torch.full((B, N, T), PAD, dtype=torch.long, device=device)
+    out_attn = torch.zeros(B, N, T, S, device=device) if return_attention else None
+
+    # the search state, for the b sentences still searching (`act`, indices into B); rows are sentence-major
+    act = torch.arange(B, device=device)
+    enc = enc.select(act.repeat_interleave(K))  # (b*K, ...)
     keys = decoder.precompute(enc)
     state = decoder.init_state(enc)
     tokens = torch.full((B * K,), BOS, dtype=torch.long, device=device)
-    ninf = float("-inf")
     alive_scores = torch.full((B, K), ninf, device=device)
     alive_scores[:, 0] = 0.0  # all beams start identical: keep one
     alive_seqs = torch.full((B, K, T), PAD, dtype=torch.long, device=device)
     fin_scores = torch.full((B, N), ninf, device=device)
     fin_seqs = torch.full((B, N, T), PAD, dtype=torch.long, device=device)
-    S = enc.memory.size(1)
     alive_attn = fin_attn = None
     if return_attention:
         alive_attn = torch.zeros(B, K, T, S, device=device)
         fin_attn = torch.zeros(B, N, T, S, device=device)
-    done = torch.zeros(B, dtype=torch.bool, device=device)
-    batch_pos = torch.arange(B, device=device).unsqueeze(1)  # (B, 1)
-    lp_max = length_penalty(max_len.float(), alpha)  # (B,)
+    lp_max = length_penalty(max_len.float(), alpha)  # (b,)
     beyond_k = torch.arange(2 * K, device=device) >= K  # (2K,) candidate ranks past the beam
 
     for t in range(T):
+        b = act.numel()
+        batch_pos = torch.arange(b, device=device).unsqueeze(1)  # (b, 1)
         logits, state, attn = decoder.step(tokens, state, enc, keys)
         V = logits.size(-1)
-        logp = _next_logp(logits.view(B, K, V), t >= max_len - 1)  # (B, K, V)
-        cand = (alive_scores.unsqueeze(-1) + logp).view(B, K * V)
-        top_scores, top_idx = cand.topk(2 * K, dim=1)  # (B, 2K)
-        src_beam, tok = top_idx // V, top_idx % V  # (B, 2K)
+        logp = _next_logp(logits.view(b, K, V), t >= max_len - 1)  # (b, K, V)
+        cand = (alive_scores.unsqueeze(-1) + logp).view(b, K * V)
+        top_scores, top_idx = cand.topk(2 * K, dim=1)  # (b, 2K)
+        src_beam, tok = top_idx // V, top_idx % V  # (b, 2K)
         is_eos = tok == EOS
 
         # hypotheses ending here join the finished store if they are among the n best
-        seqs = alive_seqs.gather(1, src_beam.unsqueeze(-1).expand(-1, -1, T)).clone()  # (B, 2K, T)
+        seqs = alive_seqs.gather(1, src_beam.unsqueeze(-1).expand(-1, -1, T)).clone()  # (b, 2K, T)
         seqs[:, :, t] = tok
         norm = top_scores / length_penalty(float(t + 1), alpha)
         # as in fairseq, an ending counts only if it ranks among the top K (so beam 1 is exactly greedy)
-        eos_scores = norm.masked_fill(~is_eos | beyond_k | done.unsqueeze(1), ninf)
-        fin_scores, pick = torch.cat([fin_scores, eos_scores], dim=1).topk(N, dim=1)  # (B, N)
+        eos_scores = norm.masked_fill(~is_eos | beyond_k, ninf)
+        fin_scores, pick = torch.cat([fin_scores, eos_scores], dim=1).topk(N, dim=1)  # (b, N)
         fin_seqs = torch.cat([fin_seqs, seqs], dim=1)[batch_pos, pick]
         if return_attention:
-            a = alive_attn[batch_pos, src_beam]  # (B, 2K, T, S)
-            a[:, :, t] = attn.float().view(B, K, S)[batch_pos, src_beam]
+            a = alive_attn[batch_pos, src_beam]  # (b, 2K, T, S)
+            a[:, :, t] = attn.float().view(b, K, S)[batch_pos, src_beam]
             fin_attn = torch.cat([fin_attn, a], dim=1)[batch_pos, pick]
 
         # the best K hypotheses that did not end live on
-        alive_scores, pick = top_scores.masked_fill(is_eos, ninf).topk(K, dim=1)  # (B, K)
-        beams = src_beam.gather(1, pick)  # (B, K)
+        alive_scores, pick = top_scores.masked_fill(is_eos, ninf).topk(K, dim=1)  # (b, K)
+        beams = src_beam.gather(1, pick)  # (b, K)
         alive_seqs = seqs[batch_pos, pick]
         if return_attention:
             alive_attn = a[batch_pos, pick]
         tokens = tok.gather(1, pick).view(-1)
-        state = state.select((beams + batch_pos * K).view(-1))
+        rows = (beams + batch_pos * K).view(-1)  # (b*K,) the rows that live on, in the new order
 
         # done: the best live score, even at its most favourable length, cannot beat the n-th finished one
         bound = alive_scores[:, 0] / (lp_max if alpha > 0 else 1.0)
-        done |= (fin_scores[:, N - 1] >= bound) | torch.isinf(alive_scores[:, 0])
-        if bool(done.all()):
-            break
+        done = (fin_scores[:, N - 1] >= bound) | torch.isinf(alive_scores[:, 0])  # (b,)
+        if bool(done.any()):  # done sentences hand in their results and leave the batch
+            gone = act[done]
+            out_scores[gone], out_seqs[gone] = fin_scores[done], fin_seqs[done]
+            if return_attention:
+                out_attn[gone] = fin_attn[done]
+            keep = (~done).nonzero().squeeze(1)  # (b',)
+            if keep.numel() == 0:
+                break
+            act, max_len, lp_max = act[keep], max_len[keep], lp_max[keep]
+            alive_scores, alive_seqs, tokens = alive_scores[keep], alive_seqs[keep], tokens.view(b, K)[keep].view(-1)
+            fin_scores, fin_seqs = fin_scores[keep], fin_seqs[keep]
+            if return_attention:
+                alive_attn, fin_attn = alive_attn[keep], fin_attn[keep]
+            keep_rows = (keep.unsqueeze(1) * K + torch.arange(K, device=device)).view(-1)  # (b'*K,)
+            rows = rows.view(b, K)[keep].view(-1)
+            enc = enc.select(keep_rows)
+            keys = keys.index_select(0, keep_rows) if keys is not None else None
+        state = state.select(rows)
+    else:  # the length cap ends every search; this only runs if the loop did not break
+        out_scores[act], out_seqs[act] = fin_scores, fin_seqs
+        if return_attention:
+            out_attn[act] = fin_attn
 
-    fin_list, score_list = fin_seqs.tolist(), fin_scores.tolist()
+    fin_list, score_list = out_seqs.tolist(), out_scores.tolist()
     tokens_out = [[_trim(s) for s in fin_list[b]] for b in range(B)]
     attention = None
     if return_attention:
-        fa = fin_attn.cpu()
+        fa = out_attn.cpu()
         attention = [[fa[b, n, : len(tokens_out[b][n]) + 1] for n in range(N)] for b in range(B)]
     return Hypotheses(tokens_out, score_list, attention)
 

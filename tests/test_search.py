@@ -85,6 +85,38 @@ def test_scripted_max_length_forces_eos():
     assert b.scores[1][0] == pytest.approx(math.log(0.9**4 * 0.1) / length_penalty(5, 1.0))
 
 
+class Forever(dict):
+    """The same next-token probabilities after any prefix: only the length cap ends a greedy or beam-2 search."""
+
+    def get(self, key, default=None):
+        return {A: 0.6, B_: 0.3, EOS: 0.1}
+
+
+class RowCounter(ScriptedDecoder):
+    """Records how many rows (sentences x beams) each step computes."""
+
+    def __init__(self, table):
+        super().__init__(table)
+        self.rows = []
+
+    def step(self, tokens, state, enc, keys):
+        self.rows.append(tokens.numel())
+        return super().step(tokens, state, enc, keys)
+
+
+def test_ended_sentences_leave_the_batch():
+    """A sentence stops costing decoder rows once it is done; the others decode on unchanged."""
+    caps = torch.tensor([2, 6, 4])
+    g = RowCounter(Forever())
+    out = greedy_search(g, _enc(3), caps)
+    assert out.tokens == [[[A]], [[A] * 5], [[A] * 3]]
+    assert g.rows == [3, 3, 2, 2, 1, 1]
+    b = RowCounter(Forever())
+    out = beam_search(b, _enc(3), caps, beam=2, alpha=0.0, nbest=2)
+    assert out.tokens[0] == [[A], [B_]] and out.tokens[1][0] == [A] * 5 and out.tokens[2][0] == [A] * 3
+    assert b.rows == [6, 6, 4, 4, 2, 2]
+
+
 def test_scripted_batch_of_different_sentences_is_independent():
     one = beam_search(ScriptedDecoder(TRAP), _enc(1), torch.tensor([10]), beam=2, alpha=0.0, nbest=2)
     many = beam_search(ScriptedDecoder(TRAP), _enc(3), torch.tensor([10, 10, 10]), beam=2, alpha=0.0, nbest=2)
