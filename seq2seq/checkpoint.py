@@ -122,7 +122,8 @@ def export(model_dir: Path, out: Path, average_last: int = 0, fp16: bool = True)
         weights = {k: (v.half() if v.is_floating_point() else v) for k, v in weights.items()}
     weights = share_equal(weights)
     out.mkdir(parents=True, exist_ok=True)
-    for f in ["config.yaml", *(p.name for p in model_dir.glob("spm*.model")), *(["log.jsonl"] if (model_dir / "log.jsonl").is_file() else [])]:
+    extra = [f for f in ("log.jsonl", "shortlist.pt") if (model_dir / f).is_file()]
+    for f in ["config.yaml", *(p.name for p in model_dir.glob("spm*.model")), *extra]:
         shutil.copyfile(model_dir / f, out / f)
     save(weights, out / "model.pt")
     return out

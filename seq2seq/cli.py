@@ -33,7 +33,7 @@ def _read_inputs(texts: list[str]) -> list[str]:
 
 def _search_overrides(args) -> dict:
     return {"beam": args.beam, "nbest": getattr(args, "nbest", None), "alpha": args.alpha,
-            "batch_size": args.batch_size}
+            "batch_size": args.batch_size, "shortlist": getattr(args, "shortlist", None)}
 
 
 def _translator(args):
@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--from", dest="src_lang", help="source language of the shipped model to use")
         q.add_argument("--to", dest="tgt_lang", help="target language of the shipped model to use")
         q.add_argument("--quantize", action="store_true", help="int8 dynamic quantization (CPU)")
+        q.add_argument("--no-shortlist", dest="shortlist", action="store_const", const=False,
+                       help="score the whole target vocabulary, not the model's lexical shortlist")
         decode_args(q, "sentences")
 
     def decode_args(q, items: str):
@@ -150,6 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="average the last N step checkpoints instead of taking best.pt")
     ex.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
     ex.set_defaults(func=_cmd_export)
+
+    sl = sub.add_parser("shortlist", help="(re)build a translation model's lexical shortlist (IBM Model 1)",
+                        description="Train p(target piece | source piece) with IBM Model 1 on parallel text and "
+                        "write MODEL/shortlist.pt: decoding then scores only each batch's likely target pieces.")
+    sl.add_argument("--model", required=True, help="model directory or shipped model name")
+    sl.add_argument("--src", help="source side of the parallel text (default: the model's training data)")
+    sl.add_argument("--tgt", help="target side (default: the model's training data)")
+    sl.add_argument("--top", type=int, default=None, help="targets kept per source piece (default: 30)")
+    sl.add_argument("--frequent", type=int, default=None, help="most frequent target pieces always kept (default: 300)")
+    sl.set_defaults(func=_cmd_shortlist)
 
     rp = sub.add_parser("report", help="evaluation report: one self-contained HTML file plus a Markdown twin",
                         description="Decode a test set and write an HTML report (scores with sacreBLEU signatures "
@@ -258,6 +270,30 @@ def _cmd_export(args) -> int:
 
     out = export(Path(args.model), Path(args.out), average_last=args.average, fp16=not args.fp32)
     print(f"wrote {out}")
+    return 0
+
+
+def _cmd_shortlist(args) -> int:
+    from seq2seq.config import load_config
+    from seq2seq.corpus import load_pairs
+    from seq2seq.hub import resolve
+    from seq2seq.shortlist import FREQUENT, TOP, Shortlist
+    from seq2seq.tokenizer import load_pair
+
+    model_dir = resolve(args.model, None, None)
+    cfg = load_config(model_dir / "config.yaml")
+    if cfg.model.encoder == "image":
+        raise UserError(f"{model_dir} is a captioning model; shortlists are for translation")
+    if bool(args.src) != bool(args.tgt):
+        raise UserError("give both --src and --tgt, or neither (the model's training data)")
+    d = cfg.data
+    src, tgt = load_pairs(args.src, args.tgt) if args.src else load_pairs(d.train_src, d.train_tgt, d.train,
+                                                                          d.src_lang, d.tgt_lang)
+    src_tok, tgt_tok = load_pair(model_dir)
+    top = TOP if args.top is None else args.top
+    frequent = FREQUENT if args.frequent is None else args.frequent
+    shortlist = Shortlist.train(src_tok.encode(src), tgt_tok.encode(tgt), len(src_tok), len(tgt_tok), top, frequent)
+    print(f"wrote {shortlist.save(model_dir)} ({len(src):,} pairs; top {top} per source piece, {frequent} frequent)")
     return 0
 
 

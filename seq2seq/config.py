@@ -177,6 +177,7 @@ class SearchConfig:
     max_len_offset: int = 10
     nbest: int = 1
     batch_size: int = 64  # sentences per batch
+    shortlist: bool = True  # translation: score only the model's lexical shortlist, when it has one
 
     def validate(self) -> None:
         _check(self.beam >= 1, "search.beam must be >= 1")

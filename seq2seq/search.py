@@ -35,15 +35,17 @@ def max_lengths(src_lengths: torch.Tensor, ratio: float, offset: int) -> torch.T
     return (src_lengths.float() * ratio).long() + offset
 
 
-def _next_logp(logits: torch.Tensor, force: torch.Tensor) -> torch.Tensor:
-    """Log-probabilities (B, ..., V) of the next token: never PAD or BOS; only EOS where `force` (B,) is set."""
+def _next_logp(logits: torch.Tensor, force: torch.Tensor, vocab: torch.Tensor | None = None) -> torch.Tensor:
+    """Log-probabilities (B, ..., V) of the next token: never PAD or BOS; only EOS where `force` (B,) is set.
+
+    With a shortlist vocab (M,), column j holds token vocab[j]: the softmax runs over the shortlist.
+    """
     logp = torch.log_softmax(logits.float(), dim=-1)
-    logp[..., PAD] = float("-inf")
-    logp[..., BOS] = float("-inf")
+    ids = vocab if vocab is not None else torch.arange(logp.size(-1), device=logp.device)  # (V,) or (M,)
+    logp.masked_fill_((ids == PAD) | (ids == BOS), float("-inf"))
+    not_eos = ids != EOS
+    shape = (-1,) + (1,) * (logp.dim() - 1)
     if bool(force.any()):  # at the length cap, EOS keeps its own log-probability; all else is ruled out
-        not_eos = torch.ones(logp.size(-1), dtype=torch.bool, device=logp.device)
-        not_eos[EOS] = False
-        shape = (-1,) + (1,) * (logp.dim() - 1)
         logp = logp.masked_fill(force.view(shape) & not_eos, float("-inf"))
     return logp
 
@@ -53,8 +55,12 @@ def _trim(seq: list[int]) -> list[int]:
 
 
 @torch.inference_mode()
-def greedy_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, return_attention: bool = False) -> Hypotheses:
-    """Arg-max decoding; max_len (B,) caps each output (EOS included). Ended sentences leave the batch."""
+def greedy_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, return_attention: bool = False,
+                  vocab: torch.Tensor | None = None) -> Hypotheses:
+    """Arg-max decoding; max_len (B,) caps each output (EOS included). Ended sentences leave the batch.
+
+    vocab (M,): the batch's shortlist of target ids (see seq2seq.shortlist), or None for the whole vocabulary.
+    """
     B = enc.memory.size(0)
     device = enc.memory.device
     max_len = max_len.to(device)
@@ -67,10 +73,14 @@ def greedy_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, return_att
     keys = decoder.precompute(enc)
     state = decoder.init_state(enc)
     tokens = torch.full((B,), BOS, dtype=torch.long, device=device)
+    vocab = vocab.to(device) if vocab is not None else None
+    sub = {} if vocab is None else {"subset": decoder.output_subset(vocab)}
     for t in range(T):
-        logits, state, attn = decoder.step(tokens, state, enc, keys)
-        logp = _next_logp(logits, t >= max_len - 1)  # (b, V)
+        logits, state, attn = decoder.step(tokens, state, enc, keys, **sub)
+        logp = _next_logp(logits, t >= max_len - 1, vocab)  # (b, V) or (b, M)
         best, tokens = logp.max(dim=-1)
+        if vocab is not None:
+            tokens = vocab[tokens]
         scores[act] += best
         out[act, t] = tokens
         if return_attention and attn is not None:
@@ -90,8 +100,10 @@ def greedy_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, return_att
 
 @torch.inference_mode()
 def beam_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, beam: int = 5, alpha: float = 0.6,
-                nbest: int = 1, return_attention: bool = False) -> Hypotheses:
+                nbest: int = 1, return_attention: bool = False, vocab: torch.Tensor | None = None) -> Hypotheses:
     """Batched beam search. Scores are sum log-probabilities / length_penalty(len incl. EOS, alpha).
+
+    vocab (M,): the batch's shortlist of target ids (see seq2seq.shortlist), or None for the whole vocabulary.
 
     Sentences that are done leave the batch at once, so every step computes only the rows still searching.
     """
@@ -125,16 +137,20 @@ def beam_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, beam: int = 
         fin_attn = torch.zeros(B, N, T, S, device=device)
     lp_max = length_penalty(max_len.float(), alpha)  # (b,)
     beyond_k = torch.arange(2 * K, device=device) >= K  # (2K,) candidate ranks past the beam
+    vocab = vocab.to(device) if vocab is not None else None
+    sub = {} if vocab is None else {"subset": decoder.output_subset(vocab)}
 
     for t in range(T):
         b = act.numel()
         batch_pos = torch.arange(b, device=device).unsqueeze(1)  # (b, 1)
-        logits, state, attn = decoder.step(tokens, state, enc, keys)
-        V = logits.size(-1)
-        logp = _next_logp(logits.view(b, K, V), t >= max_len - 1)  # (b, K, V)
+        logits, state, attn = decoder.step(tokens, state, enc, keys, **sub)
+        V = logits.size(-1)  # the vocabulary, or the shortlist's width M
+        logp = _next_logp(logits.view(b, K, V), t >= max_len - 1, vocab)  # (b, K, V)
         cand = (alive_scores.unsqueeze(-1) + logp).view(b, K * V)
         top_scores, top_idx = cand.topk(2 * K, dim=1)  # (b, 2K)
         src_beam, tok = top_idx // V, top_idx % V  # (b, 2K)
+        if vocab is not None:  # shortlist columns -> token ids
+            tok = vocab[tok]
         is_eos = tok == EOS
 
         # hypotheses ending here join the finished store if they are among the n best
@@ -196,9 +212,9 @@ def beam_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, beam: int = 
 
 def decode(decoder, enc: EncoderOutput, src_lengths: torch.Tensor, beam: int = 5, alpha: float = 0.6,
            nbest: int = 1, max_len_ratio: float = 2.0, max_len_offset: int = 10,
-           return_attention: bool = False) -> Hypotheses:
+           return_attention: bool = False, vocab: torch.Tensor | None = None) -> Hypotheses:
     """Greedy when beam == 1, else beam search; the output cap follows each source's length."""
     max_len = max_lengths(src_lengths, max_len_ratio, max_len_offset)
     if beam == 1:
-        return greedy_search(decoder, enc, max_len, return_attention)
-    return beam_search(decoder, enc, max_len, beam, alpha, nbest, return_attention)
+        return greedy_search(decoder, enc, max_len, return_attention, vocab)
+    return beam_search(decoder, enc, max_len, beam, alpha, nbest, return_attention, vocab)

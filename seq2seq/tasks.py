@@ -14,6 +14,7 @@ from seq2seq import UserError
 from seq2seq.batching import Batch, collate, filter_pairs, pad, token_batches
 from seq2seq.config import Config
 from seq2seq.corpus import caption_table, flickr8k, load_pairs
+from seq2seq.shortlist import FILE, Shortlist
 from seq2seq.tokenizer import BOS, EOS, Tokenizer, install, load_pair
 
 
@@ -60,6 +61,22 @@ class TextTask:
         self.valid_src_text, self.valid_refs = v_src, [v_tgt]
         self.valid_src = [s[: d.max_len] for s in self.src_tok.encode(v_src)]
         self.valid_tgt = [t[: d.max_len] for t in self.tgt_tok.encode(v_tgt)]
+        self.shortlist = self._shortlist(model_dir, log)
+
+    def _shortlist(self, model_dir: Path, log) -> Shortlist | None:
+        """The run's lexical shortlist (seq2seq.shortlist): loaded, or trained on the training pairs (seconds)."""
+        found = Shortlist.load(model_dir)
+        if found is not None:
+            return found.check(len(self.src_tok), len(self.tgt_tok), str(model_dir))
+        try:
+            shortlist = Shortlist.train(self.src, self.tgt, len(self.src_tok), len(self.tgt_tok))
+        except UserError as e:
+            log(f"no lexical shortlist: {e}")
+            return None
+        shortlist.save(model_dir)
+        log(f"lexical shortlist: top {shortlist.lexicon.size(1)} targets per source piece + "
+            f"{shortlist.frequent.numel()} most frequent -> {model_dir / FILE}")
+        return shortlist
 
     def attach(self, model, device) -> None:
         pass
@@ -77,7 +94,7 @@ class TextTask:
     def decode_valid(self, model, search, device) -> list[str]:
         from seq2seq.translate import Translator
 
-        tr = Translator(model, self.src_tok, self.tgt_tok, search, device)
+        tr = Translator(model, self.src_tok, self.tgt_tok, search, device, shortlist=self.shortlist)
         return [t.text for t in tr.translate(self.valid_src_text, warn=lambda m: None)]
 
 

@@ -13,6 +13,7 @@ from seq2seq.batching import collate
 from seq2seq.config import Config, SearchConfig, load_config
 from seq2seq.model import build_model
 from seq2seq.search import decode
+from seq2seq.shortlist import Shortlist
 from seq2seq.tokenizer import Tokenizer, load_pair
 
 MAX_SRC_TOKENS = 250  # longer inputs are truncated (with a warning): RNN cost and memory grow with length
@@ -76,8 +77,10 @@ class Translator:
     """Batched translation with a trained model; `search` holds beam, alpha, n-best and length limits."""
 
     def __init__(self, model: torch.nn.Module, src_tok: Tokenizer, tgt_tok: Tokenizer, search: SearchConfig,
-                 device: torch.device | str = "cpu", max_src_tokens: int = MAX_SRC_TOKENS):
+                 device: torch.device | str = "cpu", max_src_tokens: int = MAX_SRC_TOKENS,
+                 shortlist: Shortlist | None = None):
         self.model, self.src_tok, self.tgt_tok = model, src_tok, tgt_tok
+        self.shortlist = shortlist  # used when search.shortlist is set
         self.search = search
         self.device = torch.device(device)
         self.max_src_tokens = max_src_tokens
@@ -93,7 +96,10 @@ class Translator:
             model = quantize_dynamic(model)
         search = replace(cfg.search, **{k: v for k, v in search_overrides.items() if v is not None})
         search.validate()
-        translator = cls(model, src_tok, tgt_tok, search, dev)
+        shortlist = Shortlist.load(model_dir)
+        if shortlist is not None:
+            shortlist.check(len(src_tok), len(tgt_tok), str(model_dir))
+        translator = cls(model, src_tok, tgt_tok, search, dev, shortlist=shortlist)
         translator.config = cfg
         translator.model_dir = Path(model_dir)
         return translator
@@ -119,8 +125,9 @@ class Translator:
                 chunk = order[start : start + s.batch_size]
                 batch = collate([ids[j] for j in chunk]).to(self.device)
                 enc = self.model.encode(batch.src, batch.src_lengths.to(self.device))
+                vocab = self.shortlist.candidates(batch.src) if (self.shortlist and s.shortlist) else None
                 hyp = decode(self.model.decoder, enc, batch.src_lengths, s.beam, s.alpha, s.nbest, s.max_len_ratio,
-                             s.max_len_offset, return_attention)
+                             s.max_len_offset, return_attention, vocab)
                 for k, j in enumerate(chunk):
                     outs = self.tgt_tok.decode(hyp.tokens[k])
                     nbest = list(zip(outs, hyp.scores[k]))

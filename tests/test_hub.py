@@ -41,7 +41,7 @@ def test_export_is_fp16_and_translates_like_the_original(run_dir, tmp_path):
     assert all(v.dtype == torch.float16 for v in sd.values() if v.is_floating_point())
     tied = sd["decoder.output.weight"]  # tied softmax: saved once, not once per name
     assert sd["decoder.embedding.weight"].untyped_storage().data_ptr() == tied.untyped_storage().data_ptr()
-    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "log.jsonl", "model.pt", "spm.model"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "log.jsonl", "model.pt", "shortlist.pt", "spm.model"]
     texts = ["1 2 3", "4 5 6 7", "9"]
     a = [t.text for t in Translator.from_dir(run_dir, "cpu").translate(texts)]
     b = [t.text for t in Translator.from_dir(out, "cpu").translate(texts)]

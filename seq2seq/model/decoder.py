@@ -103,8 +103,21 @@ class Decoder(nn.Module):
             o = torch.tanh(o)
         return self.dropout(o), attn
 
-    def step(self, tokens: torch.Tensor, state: DecoderState, enc: EncoderOutput, keys: torch.Tensor | None):
-        """One step: previous tokens (B,) -> logits (B, V), next state, attention (B, S) or None."""
+    def output_subset(self, vocab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output layer cut to a shortlist vocab (M,) of target ids: weights (M, O) and bias (M,)."""
+        out = self.output
+        weight = out.weight() if callable(out.weight) else out.weight  # int8-quantized Linear: a method
+        if weight.is_quantized:
+            weight = weight.dequantize()
+        bias = out.bias() if callable(out.bias) else out.bias
+        return weight[vocab], bias[vocab]
+
+    def step(self, tokens: torch.Tensor, state: DecoderState, enc: EncoderOutput, keys: torch.Tensor | None,
+             subset: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """One step: previous tokens (B,) -> logits (B, V), next state, attention (B, S) or None.
+
+        With `subset` from `output_subset`, logits are (B, M): scores of the shortlist's tokens only.
+        """
         x = self.emb_dropout(self.embedding(tokens)).unsqueeze(1)  # (B, 1, E)
         if self.input_feeding:
             x = torch.cat([x, state.feed.unsqueeze(1)], dim=-1)
@@ -112,7 +125,8 @@ class Decoder(nn.Module):
         o, attn = self._attend(h, enc, keys)  # (B, 1, O)
         o = o.squeeze(1)
         new_state = DecoderState(hidden, cell, o if self.input_feeding else None)
-        return self.output(o), new_state, (attn.squeeze(1) if attn is not None else None)
+        logits = self.output(o) if subset is None else nn.functional.linear(o, *subset)  # (B, V) or (B, M)
+        return logits, new_state, (attn.squeeze(1) if attn is not None else None)
 
     def forward(self, tgt_in: torch.Tensor, enc: EncoderOutput) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Teacher forcing: tgt_in (B, T) -> logits (B, T, V) and attention (B, T, S) or None."""

@@ -1,0 +1,130 @@
+"""Lexical shortlist: the target pieces a sentence can plausibly use, so that decoding scores only those.
+
+As Marian's `--shortlist`: IBM Model 1, trained by EM on the training pairs, gives p(target piece | source
+piece); a sentence's shortlist is the `top` likeliest targets of each of its source pieces, plus the `frequent`
+most common target pieces and EOS. The decoder's softmax then runs over this shortlist instead of the whole
+vocabulary: the output layer (and its log-softmax and top-k) is the largest per-step cost of beam search on a CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from seq2seq import UserError
+from seq2seq.tokenizer import BOS, EOS, PAD, UNK
+
+FILE = "shortlist.pt"
+# chosen on Multi30k val (bench/shortlist_sweep.py): BLEU within 0.02 of the full vocabulary in both directions
+TOP, FREQUENT = 30, 300
+
+
+MAX_TABLE = 150_000_000  # entries of the dense p(t | s) table (600 MB in float32); larger vocabularies get none
+MAX_PAIRS = 200_000  # larger corpora train the lexicon on this many pairs, evenly spread
+CHUNK_LINKS = 4_000_000  # (source, target) token links per EM chunk
+
+
+def _links(src: list[list[int]], tgt: list[list[int]], null: int, tgt_vocab: int):
+    """Chunks of all (source token or NULL, target token) links: flat table indices and target-token numbers."""
+    flat, owner, n_tgt, size = [], [], 0, 0
+    for s, t in zip(src, tgt):
+        if not s or not t:
+            continue
+        s_ext = torch.tensor(list(s) + [null])
+        t_ten = torch.tensor(t)
+        flat.append(s_ext.repeat(len(t)) * tgt_vocab + t_ten.repeat_interleave(len(s_ext)))
+        owner.append(torch.arange(n_tgt, n_tgt + len(t)).repeat_interleave(len(s_ext)))
+        n_tgt += len(t)
+        size += len(s_ext) * len(t)
+        if size >= CHUNK_LINKS:
+            yield torch.cat(flat), torch.cat(owner) - owner[0][0], n_tgt - int(owner[0][0])
+            flat, owner, size = [], [], 0
+    if flat:
+        yield torch.cat(flat), torch.cat(owner) - owner[0][0], n_tgt - int(owner[0][0])
+
+
+def ibm1(src: list[list[int]], tgt: list[list[int]], src_vocab: int, tgt_vocab: int,
+         iterations: int = 5) -> torch.Tensor:
+    """IBM Model 1 translation table p(t | s) as a dense (src_vocab + 1, tgt_vocab) tensor; row src_vocab is NULL.
+
+    EM over all (sentence, source position, target position) links as tensors: seconds for Multi30k's 29k pairs.
+    """
+    if (src_vocab + 1) * tgt_vocab > MAX_TABLE:
+        raise UserError(f"vocabularies of {src_vocab} x {tgt_vocab} are too large for the shortlist's dense table")
+    if not any(s and t for s, t in zip(src, tgt)):
+        raise UserError("the shortlist needs at least one non-empty sentence pair")
+    if len(src) > MAX_PAIRS:
+        pick = torch.linspace(0, len(src) - 1, MAX_PAIRS).long().tolist()
+        src, tgt = [src[i] for i in pick], [tgt[i] for i in pick]
+    chunks = list(_links(src, tgt, src_vocab, tgt_vocab))
+    table = torch.full(((src_vocab + 1) * tgt_vocab,), 1.0 / tgt_vocab)  # uniform start
+    for _ in range(iterations):
+        counts = torch.zeros_like(table)
+        for flat, owner, n_tgt in chunks:
+            p = table[flat]  # (links,) p(t_j | s_i)
+            norm = torch.zeros(n_tgt).index_add_(0, owner, p)  # over the source positions of each target token
+            counts.index_add_(0, flat, p / norm[owner])
+        table = counts.view(src_vocab + 1, tgt_vocab)
+        table = (table / table.sum(1, keepdim=True).clamp_min(1e-12)).view(-1)
+    return table.view(src_vocab + 1, tgt_vocab)
+
+
+@dataclass
+class Shortlist:
+    """Per source piece, its likeliest target pieces; and the most frequent target pieces."""
+
+    lexicon: torch.Tensor  # (src_vocab, top) target ids, likeliest first
+    frequent: torch.Tensor  # (n,) target ids, most frequent first
+    tgt_vocab: int
+
+    @classmethod
+    def train(cls, src: list[list[int]], tgt: list[list[int]], src_vocab: int, tgt_vocab: int, top: int = TOP,
+              frequent: int = FREQUENT, iterations: int = 5) -> "Shortlist":
+        if top < 1 or frequent < 0:
+            raise UserError("the shortlist needs top >= 1 and frequent >= 0")
+        table = ibm1(src, tgt, src_vocab, tgt_vocab, iterations)[:src_vocab]  # NULL's row is not needed
+        table[:, [PAD, BOS]] = -1.0  # never candidates
+        lexicon = table.topk(min(top, tgt_vocab), dim=1).indices
+        counts = torch.zeros(tgt_vocab).index_add_(0, torch.tensor([i for t in tgt for i in t] or [PAD]),
+                                                   torch.ones(sum(len(t) for t in tgt) or 1))
+        counts[[PAD, BOS]] = -1.0
+        freq = counts.topk(min(frequent, tgt_vocab)).indices if frequent else torch.zeros(0, dtype=torch.long)
+        return cls(lexicon.to(torch.int16 if tgt_vocab < 2**15 else torch.int32), freq, tgt_vocab)
+
+    def candidates(self, src: torch.Tensor) -> torch.Tensor:
+        """Source ids (B, S), PAD-padded -> the batch's target shortlist (M,): ids ascending, never PAD or BOS."""
+        mask = torch.zeros(self.tgt_vocab, dtype=torch.bool, device=src.device)
+        mask[self.lexicon.to(src.device)[src[src > EOS]].long().view(-1)] = True  # real pieces, not specials
+        mask[self.frequent.to(src.device)] = True
+        mask[[EOS, UNK]] = True
+        mask[[PAD, BOS]] = False
+        return mask.nonzero().squeeze(1)
+
+    # -- files -------------------------------------------------------------------------------------------
+    def save(self, model_dir: str | Path) -> Path:
+        path = Path(model_dir) / FILE
+        tmp = path.with_suffix(".tmp")
+        torch.save({"lexicon": self.lexicon, "frequent": self.frequent, "tgt_vocab": self.tgt_vocab}, tmp)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> "Shortlist | None":
+        """The model directory's shortlist, or None when it has none."""
+        path = Path(model_dir) / FILE
+        if not path.is_file():
+            return None
+        try:
+            d = torch.load(path, map_location="cpu", weights_only=True)
+            return cls(d["lexicon"], d["frequent"], int(d["tgt_vocab"]))
+        except Exception as e:  # a truncated or foreign file
+            raise UserError(f"{path}: not a readable shortlist ({type(e).__name__}); rebuild it with "
+                            f"`seq2seq shortlist --model {Path(model_dir)}`") from None
+
+    def check(self, src_vocab: int, tgt_vocab: int, where: str) -> "Shortlist":
+        if (self.lexicon.size(0), self.tgt_vocab) != (src_vocab, tgt_vocab):
+            raise UserError(f"{where}: the shortlist is for vocabularies {self.lexicon.size(0)}/{self.tgt_vocab}, "
+                            f"the model's are {src_vocab}/{tgt_vocab}; rebuild it with `seq2seq shortlist`")
+        return self
