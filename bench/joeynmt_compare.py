@@ -24,7 +24,10 @@ Steps, one process at a time, each on the CPU with --threads torch threads:
    least that of its best.ckpt, else best.ckpt is. --skip-train reuses both runs in --out.
 4. Test: the 1,000 test_2016_flickr sentences, beam 5, alpha 1.0 (both the GNMT length penalty), batches of
    64 sentences, timed from raw lines to the detokenized file written (model loaded), then scored with the
-   same sacreBLEU call (13a, cased and lowercased) against the raw references.
+   same sacreBLEU call (13a, cased and lowercased) against the raw references. Ours three ways: as shipped
+   (float32 with its lexical shortlist), --no-shortlist (the whole vocabulary) and int8 --quantize. Every
+   system is tested --repeats times, taking turns, and its median speed is reported: this machine's speed
+   drifts by up to a third from minute to minute.
 
 Training target tokens/s, the same definition for both: target tokens (sentencepiece pieces + EOS; no BOS,
 no padding; both toolkits count exactly these) per second of wall time over logging windows of 10 updates
@@ -40,6 +43,7 @@ import platform
 import re
 import shlex
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -279,9 +283,10 @@ def score_row(name: str, run: dict, test: dict, hyp_file: Path, refs: list[str],
     cased = corpus_scores(hyps, refs, metrics=("bleu",))["bleu"]
     lc = corpus_scores(hyps, refs, lowercase=True, metrics=("bleu",))["bleu"]
     tok_s, n_windows = window_mean(windows, log_every, valid_every)
+    speeds = [len(refs) / sec for sec in test["runs"]]
     return {"system": name, "parameters": test["parameters"], "minutes": run["minutes"], "updates": run["updates"],
             "tok_s": tok_s, "windows": n_windows, "bleu": cased.score, "bleu_lc": lc.score,
-            "sent_s": len(refs) / test["seconds"], "signature": cased.signature}
+            "sent_s": statistics.median(speeds), "speeds": speeds, "signature": cased.signature}
 
 
 def report(ours: dict, ours_full: dict, ours_q: dict, joey_row: dict, runs: dict, recipe: dict, args, versions: dict,
@@ -325,7 +330,10 @@ def report(ours: dict, ours_full: dict, ours_q: dict, joey_row: dict, runs: dict
                  f"validation ({ours['windows']} ours, {joey_row['windows']} JoeyNMT).")
     lines.append(f"- Sentences/s: {BATCH}-sentence batches (ours length-sorted, JoeyNMT in file order), beam {BEAM}, "
                  f"alpha {ALPHA:g}, default length limits (ours 2 x source + 10, JoeyNMT 1.5 x longest source in "
-                 f"the batch); time from raw lines to detokenized file, model loaded.")
+                 f"the batch); time from raw lines to detokenized file, model loaded; the median of "
+                 f"{args.repeats} runs, the systems taking turns. All runs: " + "; ".join(
+                     f"{r['system'].split(' (')[0]} " + " / ".join(f"{x:.1f}" for x in r["speeds"])
+                     for r in (ours, ours_full, ours_q, joey_row)) + ".")
     lines.append("- Ours decodes with its lexical shortlist (the default: IBM Model 1 on the training pairs, top 30 "
                  "targets per source piece + the 300 most frequent, per batch; seq2seq/shortlist.py); the "
                  "`--no-shortlist` row scores the whole vocabulary. All rows are float32 but int8's.")
@@ -342,11 +350,12 @@ def main() -> None:
     ap.add_argument("--spm", default="checkpoints/multi30k-en-de/spm.model", help="our sentencepiece model")
     ap.add_argument("--out", default="runs/joeynmt-compare", help="work folder (runs, logs, outputs, table)")
     ap.add_argument("--skip-train", action="store_true", help="reuse the runs in --out; redo only the tests")
+    ap.add_argument("--repeats", type=int, default=3, help="test runs per system; the median counts (default 3)")
     args = ap.parse_args()
     if (args.minutes is None) != args.skip_train:
         raise BenchError("give --minutes to train, or --skip-train (without --minutes) to reuse the runs in --out")
-    if args.threads < 1 or (args.minutes is not None and args.minutes <= 0):
-        raise BenchError("--minutes must be > 0 and --threads >= 1")
+    if args.threads < 1 or args.repeats < 1 or (args.minutes is not None and args.minutes <= 0):
+        raise BenchError("--minutes must be > 0, --threads and --repeats >= 1")
     command = shlex.join([os.path.relpath(sys.executable), *sys.argv])
     args.out, args.spm = Path(args.out).resolve(), Path(args.spm).resolve()
     files = check_inputs(args)
@@ -373,14 +382,19 @@ def main() -> None:
     recipe = yaml.safe_load((args.out / "joey" / "config.yaml").read_text())  # the one JoeyNMT trained with
     src, refs = read_lines(files["test.en"]), read_lines(files["test.de"])
     ensure_shortlist(args, files)
-    say("translating test2016 with ours")
-    ours_test = test_ours(args, src, args.out / "ours.test2016.de")
-    say("translating test2016 with ours, whole vocabulary")
-    ours_full_test = test_ours(args, src, args.out / "ours-full.test2016.de", shortlist=False)
-    say("translating test2016 with ours, int8")
-    ours_q_test = test_ours(args, src, args.out / "ours-int8.test2016.de", quantize=True)
-    say("translating test2016 with JoeyNMT")
-    joey_test = test_joey(args, files["test.en"], args.out / "joey.test2016.de", runs["joey"]["ckpt"])
+    tests = {  # each system's test, run --repeats times in turn, so that a slow spell of the machine hits all
+        "ours": lambda: test_ours(args, src, args.out / "ours.test2016.de"),
+        "full": lambda: test_ours(args, src, args.out / "ours-full.test2016.de", shortlist=False),
+        "int8": lambda: test_ours(args, src, args.out / "ours-int8.test2016.de", quantize=True),
+        "joey": lambda: test_joey(args, files["test.en"], args.out / "joey.test2016.de", runs["joey"]["ckpt"]),
+    }
+    results: dict[str, dict] = {}
+    for r in range(args.repeats):
+        for name, test in tests.items():
+            say(f"translating test2016: {name} (run {r + 1} of {args.repeats})")
+            res = test()
+            results.setdefault(name, res).setdefault("runs", []).append(res["seconds"])
+    ours_test, ours_full_test, ours_q_test, joey_test = (results[k] for k in tests)
     ours_valid = yaml.safe_load(OUR_CONFIG.read_text())["train"]["valid_every"]
     windows = ours_windows(args.out / "ours" / "log.jsonl")
     ours = score_row(f"ours (seq2seq {ours_version})", runs["ours"], ours_test, args.out / "ours.test2016.de", refs,

@@ -74,9 +74,9 @@ def greedy_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, return_att
     state = decoder.init_state(enc)
     tokens = torch.full((B,), BOS, dtype=torch.long, device=device)
     vocab = vocab.to(device) if vocab is not None else None
-    sub = {} if vocab is None else {"subset": decoder.output_subset(vocab)}
+    cache = {} if vocab is None else {"cache": decoder.vocab_cache(vocab)}
     for t in range(T):
-        logits, state, attn = decoder.step(tokens, state, enc, keys, **sub)
+        logits, state, attn = decoder.step(tokens, state, enc, keys, **cache)
         logp = _next_logp(logits, t >= max_len - 1, vocab)  # (b, V) or (b, M)
         best, tokens = logp.max(dim=-1)
         if vocab is not None:
@@ -122,10 +122,6 @@ def beam_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, beam: int = 
 
     # the search state, for the b sentences still searching (`act`, indices into B); rows are sentence-major
     act = torch.arange(B, device=device)
-    enc = enc.select(act.repeat_interleave(K))  # (b*K, ...)
-    keys = decoder.precompute(enc)
-    state = decoder.init_state(enc)
-    tokens = torch.full((B * K,), BOS, dtype=torch.long, device=device)
     alive_scores = torch.full((B, K), ninf, device=device)
     alive_scores[:, 0] = 0.0  # all beams start identical: keep one
     alive_seqs = torch.full((B, K, T), PAD, dtype=torch.long, device=device)
@@ -138,12 +134,23 @@ def beam_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, beam: int = 
     lp_max = length_penalty(max_len.float(), alpha)  # (b,)
     beyond_k = torch.arange(2 * K, device=device) >= K  # (2K,) candidate ranks past the beam
     vocab = vocab.to(device) if vocab is not None else None
-    sub = {} if vocab is None else {"subset": decoder.output_subset(vocab)}
+    cache = {} if vocab is None else {"cache": decoder.vocab_cache(vocab)}
+
+    # the first step is the same for all K beams of a sentence: take it once per sentence, then copy K times.
+    # enc and keys stay one row per sentence: decoder.step lets each serve its sentence's K beams.
+    keys = decoder.precompute(enc)
+    state = decoder.init_state(enc)
+    logits, state, attn = decoder.step(torch.full((B,), BOS, dtype=torch.long, device=device), state, enc, keys,
+                                       **cache)
+    expand = act.repeat_interleave(K)  # (B*K,)
+    state, logits = state.select(expand), logits.index_select(0, expand)
+    attn = attn.index_select(0, expand) if attn is not None else None
 
     for t in range(T):
         b = act.numel()
         batch_pos = torch.arange(b, device=device).unsqueeze(1)  # (b, 1)
-        logits, state, attn = decoder.step(tokens, state, enc, keys, **sub)
+        if t > 0:
+            logits, state, attn = decoder.step(tokens, state, enc, keys, **cache)
         V = logits.size(-1)  # the vocabulary, or the shortlist's width M
         logp = _next_logp(logits.view(b, K, V), t >= max_len - 1, vocab)  # (b, K, V)
         cand = (alive_scores.unsqueeze(-1) + logp).view(b, K * V)
@@ -191,10 +198,9 @@ def beam_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, beam: int = 
             fin_scores, fin_seqs = fin_scores[keep], fin_seqs[keep]
             if return_attention:
                 alive_attn, fin_attn = alive_attn[keep], fin_attn[keep]
-            keep_rows = (keep.unsqueeze(1) * K + torch.arange(K, device=device)).view(-1)  # (b'*K,)
-            rows = rows.view(b, K)[keep].view(-1)
-            enc = enc.select(keep_rows)
-            keys = keys.index_select(0, keep_rows) if keys is not None else None
+            rows = rows.view(b, K)[keep].view(-1)  # (b'*K,)
+            enc = enc.select(keep)
+            keys = keys.index_select(0, keep) if keys is not None else None
         state = state.select(rows)
     else:  # the length cap ends every search; this only runs if the loop did not break
         out_scores[act], out_seqs[act] = fin_scores, fin_seqs

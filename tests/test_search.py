@@ -114,7 +114,7 @@ def test_ended_sentences_leave_the_batch():
     b = RowCounter(Forever())
     out = beam_search(b, _enc(3), caps, beam=2, alpha=0.0, nbest=2)
     assert out.tokens[0] == [[A], [B_]] and out.tokens[1][0] == [A] * 5 and out.tokens[2][0] == [A] * 3
-    assert b.rows == [6, 6, 4, 4, 2, 2]
+    assert b.rows == [3, 6, 4, 4, 2, 2]  # the first step is taken once per sentence, not once per beam
 
 
 def test_scripted_batch_of_different_sentences_is_independent():

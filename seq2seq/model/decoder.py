@@ -4,15 +4,28 @@ deep output and (optionally tied) softmax projection. It sees encoders only thro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from seq2seq.model.attention import Attention
 from seq2seq.model.interface import DecoderState, EncoderOutput
 from seq2seq.model.text_encoder import make_rnn
-from seq2seq.tokenizer import PAD
+from seq2seq.tokenizer import BOS, PAD
 
 CELL_STEP = {"gru": torch.gru_cell, "rnn": torch.rnn_tanh_cell}  # LSTM's cell also carries c
+
+
+@dataclass
+class VocabCache:
+    """What `Decoder.vocab_cache` computes once per batch for a shortlist."""
+
+    weight: torch.Tensor  # (M, O) output layer rows of the shortlist
+    bias: torch.Tensor  # (M,)
+    gates: torch.Tensor | None = None  # (M + 1, G) embedding's share of the first layer's input gates, bias included
+    row: torch.Tensor | None = None  # (V,) row of `gates` for a token id (-1: not in the cache)
+    w_feed: torch.Tensor | None = None  # (G, O) first layer's input weights for the fed-back attentional vector
 
 
 class Decoder(nn.Module):
@@ -76,11 +89,16 @@ class Decoder(nn.Module):
                 x = self.dropout(x)
         return x, torch.cat(hs), (torch.cat(cs) if cs else None)
 
-    def _cells(self, x: torch.Tensor, state: DecoderState):
-        """One step, x (B, in) -> top output (B, 1, H), hidden and cell (L, B, H)."""
+    def _cells(self, x: torch.Tensor, state: DecoderState, first: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """One step, x (B, in) -> top output (B, 1, H), hidden and cell (L, B, H).
+
+        `first` = (weight, row bias) replaces the first layer's input weights and bias, for VocabCache.
+        """
         hs, cs = [], []
         for i, rnn in enumerate(self.layers):
             w = (rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0)
+            if i == 0 and first is not None:
+                w = (first[0], w[1], first[1], w[3])
             if self.cell == "lstm":
                 h, c = torch.lstm_cell(x, (state.hidden[i], state.cell[i]), *w)
                 cs.append(c)
@@ -93,39 +111,70 @@ class Decoder(nn.Module):
         return x.unsqueeze(1), torch.stack(hs), (torch.stack(cs) if cs else None)
 
     def _attend(self, h: torch.Tensor, enc: EncoderOutput, keys: torch.Tensor | None):
-        """Top states (B, T, H) -> attentional vectors (B, T, O) and attention weights (B, T, S) or None."""
+        """Top states (B, T, H) -> attentional vectors (B, T, O) and attention weights (B, T, S) or None.
+
+        In a step, enc may hold one memory row per group of B / len(memory) consecutive rows (the beams of a
+        sentence): the group's states then attend together, and each memory is read once, not once per beam.
+        """
         attn = None
         if self.attention is not None:
-            context, attn = self.attention(h, keys, enc.memory, enc.mask)  # (B, T, D), (B, T, S)
+            B, T, H = h.shape
+            n = enc.memory.size(0)
+            q = h if n == B else h.reshape(n, (B // n) * T, H)  # (n, group * T, H)
+            context, attn = self.attention(q, keys, enc.memory, enc.mask)  # (n, group * T, D), (n, group * T, S)
+            context, attn = context.reshape(B, T, -1), attn.reshape(B, T, -1)
             h = torch.cat([h, context], dim=-1)
         o = self.combine(h)
         if self.deep_output:
             o = torch.tanh(o)
         return self.dropout(o), attn
 
-    def output_subset(self, vocab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The output layer cut to a shortlist vocab (M,) of target ids: weights (M, O) and bias (M,)."""
+    @torch.inference_mode()
+    def vocab_cache(self, vocab: torch.Tensor) -> VocabCache:
+        """Per-vocabulary work done once per batch instead of once per step, for a shortlist vocab (M,) of ids.
+
+        The output layer cut to the shortlist; and, when the first layer is a plain RNN cell fed [embedding;
+        attentional vector], the embedding's share of its input gates for every token the search can feed
+        back (the shortlist and BOS), so each step multiplies only the fed-back vector.
+        """
         out = self.output
         weight = out.weight() if callable(out.weight) else out.weight  # int8-quantized Linear: a method
         if weight.is_quantized:
             weight = weight.dequantize()
         bias = out.bias() if callable(out.bias) else out.bias
-        return weight[vocab], bias[vocab]
+        cache = VocabCache(weight[vocab], bias[vocab])
+        rnn = self.layers[0]
+        if self.input_feeding and hasattr(rnn, "weight_ih_l0") and not self.emb_dropout.training:
+            E = self.embedding.embedding_dim
+            fed = torch.cat([torch.tensor([BOS], device=vocab.device), vocab])  # (M + 1,)
+            cache.row = torch.full((self.embedding.num_embeddings,), -1, dtype=torch.long, device=vocab.device)
+            cache.row[fed] = torch.arange(fed.numel(), device=vocab.device)
+            w_ih = rnn.weight_ih_l0  # (G, E + O), G = gates * hidden
+            cache.gates = torch.addmm(rnn.bias_ih_l0, self.embedding(fed), w_ih[:, :E].t())  # (M + 1, G)
+            cache.w_feed = w_ih[:, E:].contiguous()  # (G, O)
+        return cache
 
     def step(self, tokens: torch.Tensor, state: DecoderState, enc: EncoderOutput, keys: torch.Tensor | None,
-             subset: tuple[torch.Tensor, torch.Tensor] | None = None):
+             cache: VocabCache | None = None):
         """One step: previous tokens (B,) -> logits (B, V), next state, attention (B, S) or None.
 
-        With `subset` from `output_subset`, logits are (B, M): scores of the shortlist's tokens only.
+        enc (and keys) may have B / g rows, each shared by g consecutive rows (beam search's beams).
+
+        With a `vocab_cache`, logits are (B, M): scores of the shortlist's tokens only (and `tokens` must be in
+        the shortlist, or BOS).
         """
-        x = self.emb_dropout(self.embedding(tokens)).unsqueeze(1)  # (B, 1, E)
-        if self.input_feeding:
-            x = torch.cat([x, state.feed.unsqueeze(1)], dim=-1)
-        h, hidden, cell = self._rnn(x, state)
+        if cache is not None and cache.gates is not None:  # the embedding's gate share is looked up
+            first = (cache.w_feed, cache.gates[cache.row[tokens]])  # (G, O), (B, G)
+            h, hidden, cell = self._cells(state.feed, state, first)
+        else:
+            x = self.emb_dropout(self.embedding(tokens)).unsqueeze(1)  # (B, 1, E)
+            if self.input_feeding:
+                x = torch.cat([x, state.feed.unsqueeze(1)], dim=-1)
+            h, hidden, cell = self._rnn(x, state)
         o, attn = self._attend(h, enc, keys)  # (B, 1, O)
         o = o.squeeze(1)
         new_state = DecoderState(hidden, cell, o if self.input_feeding else None)
-        logits = self.output(o) if subset is None else nn.functional.linear(o, *subset)  # (B, V) or (B, M)
+        logits = self.output(o) if cache is None else nn.functional.linear(o, cache.weight, cache.bias)  # (B, V|M)
         return logits, new_state, (attn.squeeze(1) if attn is not None else None)
 
     def forward(self, tgt_in: torch.Tensor, enc: EncoderOutput) -> tuple[torch.Tensor, torch.Tensor | None]:
