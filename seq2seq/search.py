@@ -74,7 +74,7 @@ def greedy_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, return_att
     state = decoder.init_state(enc)
     tokens = torch.full((B,), BOS, dtype=torch.long, device=device)
     vocab = vocab.to(device) if vocab is not None else None
-    cache = {} if vocab is None else {"cache": decoder.vocab_cache(vocab)}
+    cache = {"cache": decoder.step_cache(vocab)} if hasattr(decoder, "step_cache") else {}
     for t in range(T):
         logits, state, attn = decoder.step(tokens, state, enc, keys, **cache)
         logp = _next_logp(logits, t >= max_len - 1, vocab)  # (b, V) or (b, M)
@@ -134,7 +134,7 @@ def beam_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, beam: int = 
     lp_max = length_penalty(max_len.float(), alpha)  # (b,)
     beyond_k = torch.arange(2 * K, device=device) >= K  # (2K,) candidate ranks past the beam
     vocab = vocab.to(device) if vocab is not None else None
-    cache = {} if vocab is None else {"cache": decoder.vocab_cache(vocab)}
+    cache = {"cache": decoder.step_cache(vocab)} if hasattr(decoder, "step_cache") else {}
 
     # the first step is the same for all K beams of a sentence: take it once per sentence, then copy K times.
     # enc and keys stay one row per sentence: decoder.step lets each serve its sentence's K beams.

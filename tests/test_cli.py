@@ -257,7 +257,7 @@ def test_training_result(trained):
     d = trained["model_dir"]
     assert trained["summary"]["step"] == 30
     assert Path(trained["summary"]["model_dir"]) == d
-    for name in ("config.yaml", "spm.model", "last.pt", "best.pt", "log.jsonl"):
+    for name in ("config.yaml", "spm.model", "last.pt", "best.pt", "log.jsonl", "shortlist.pt"):
         assert (d / name).is_file(), name
     records = [json.loads(line) for line in (d / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["type"] == "valid"] == [30]
@@ -372,6 +372,25 @@ def test_translate_text_arguments(capsys, trained):
     rc, out, _ = _run(capsys, ["translate", "--model", trained["model_dir"], "--beam", "1", "1 2", "3 4 5"])
     assert rc == 0
     assert len(out.split("\n")[:-1]) == 2
+
+
+def test_shortlist_rebuild_and_opt_out(capsys, trained, tmp_path):
+    """`seq2seq shortlist` rebuilds a model's shortlist; --no-shortlist decodes over the whole vocabulary."""
+    import shutil
+
+    d = tmp_path / "copy"
+    shutil.copytree(trained["model_dir"], d)
+    rc, out, err = _run(capsys, ["shortlist", "--model", d, "--top", "3", "--frequent", "2"])
+    assert rc == 0, err
+    assert "shortlist.pt" in out and "top 3" in out
+    for flags in ([], ["--no-shortlist"]):
+        rc, out, err = _run(capsys, ["translate", "--model", d, *flags, "1 2 3", "4 5"])
+        assert rc == 0, err
+        assert len(out.split("\n")[:-1]) == 2 and set(out) <= DIGITS | {" ", "\n"}
+    _assert_user_error(*_run(capsys, ["shortlist", "--model", d, "--src", trained["valid_src"]])[::2])
+    (d / "shortlist.pt").write_bytes(b"garbage")
+    line = _assert_user_error(*_run(capsys, ["translate", "--model", d, "1 2"])[::2])
+    assert "shortlist" in line
 
 
 def test_evaluate_json(capsys, trained, tmp_path):

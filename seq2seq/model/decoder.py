@@ -11,6 +11,7 @@ from torch import nn
 
 from seq2seq.model.attention import Attention
 from seq2seq.model.interface import DecoderState, EncoderOutput
+from seq2seq.model.kernels import Packed
 from seq2seq.model.text_encoder import make_rnn
 from seq2seq.tokenizer import BOS, PAD
 
@@ -18,14 +19,14 @@ CELL_STEP = {"gru": torch.gru_cell, "rnn": torch.rnn_tanh_cell}  # LSTM's cell a
 
 
 @dataclass
-class VocabCache:
-    """What `Decoder.vocab_cache` computes once per batch for a shortlist."""
+class StepCache:
+    """What `Decoder.step_cache` prepares once per batch so that each search step does less."""
 
-    weight: torch.Tensor  # (M, O) output layer rows of the shortlist
-    bias: torch.Tensor  # (M,)
-    gates: torch.Tensor | None = None  # (M + 1, G) embedding's share of the first layer's input gates, bias included
-    row: torch.Tensor | None = None  # (V,) row of `gates` for a token id (-1: not in the cache)
-    w_feed: torch.Tensor | None = None  # (G, O) first layer's input weights for the fed-back attentional vector
+    output: Packed  # the output layer, cut to the shortlist when there is one
+    cells: list[Packed] | None = None  # LSTM layers: [input; hidden] -> gates, biases summed (None: the plain path)
+    combine: Packed | None = None  # [top state; context] -> attentional vector
+    gates: torch.Tensor | None = None  # (M + 1, G) the embedding's share of the first layer's gates
+    row: torch.Tensor | None = None  # (V,) row of `gates` for a token id (-1: not there)
 
 
 class Decoder(nn.Module):
@@ -89,16 +90,11 @@ class Decoder(nn.Module):
                 x = self.dropout(x)
         return x, torch.cat(hs), (torch.cat(cs) if cs else None)
 
-    def _cells(self, x: torch.Tensor, state: DecoderState, first: tuple[torch.Tensor, torch.Tensor] | None = None):
-        """One step, x (B, in) -> top output (B, 1, H), hidden and cell (L, B, H).
-
-        `first` = (weight, row bias) replaces the first layer's input weights and bias, for VocabCache.
-        """
+    def _cells(self, x: torch.Tensor, state: DecoderState):
+        """One step, x (B, in) -> top output (B, 1, H), hidden and cell (L, B, H)."""
         hs, cs = [], []
         for i, rnn in enumerate(self.layers):
             w = (rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0)
-            if i == 0 and first is not None:
-                w = (first[0], w[1], first[1], w[3])
             if self.cell == "lstm":
                 h, c = torch.lstm_cell(x, (state.hidden[i], state.cell[i]), *w)
                 cs.append(c)
@@ -110,7 +106,7 @@ class Decoder(nn.Module):
                 x = self.dropout(x)
         return x.unsqueeze(1), torch.stack(hs), (torch.stack(cs) if cs else None)
 
-    def _attend(self, h: torch.Tensor, enc: EncoderOutput, keys: torch.Tensor | None):
+    def _attend(self, h: torch.Tensor, enc: EncoderOutput, keys: torch.Tensor | None, combine=None):
         """Top states (B, T, H) -> attentional vectors (B, T, O) and attention weights (B, T, S) or None.
 
         In a step, enc may hold one memory row per group of B / len(memory) consecutive rows (the beams of a
@@ -124,57 +120,86 @@ class Decoder(nn.Module):
             context, attn = self.attention(q, keys, enc.memory, enc.mask)  # (n, group * T, D), (n, group * T, S)
             context, attn = context.reshape(B, T, -1), attn.reshape(B, T, -1)
             h = torch.cat([h, context], dim=-1)
-        o = self.combine(h)
+        o = (combine or self.combine)(h)
         if self.deep_output:
             o = torch.tanh(o)
         return self.dropout(o), attn
 
     @torch.inference_mode()
-    def vocab_cache(self, vocab: torch.Tensor) -> VocabCache:
-        """Per-vocabulary work done once per batch instead of once per step, for a shortlist vocab (M,) of ids.
+    def step_cache(self, vocab: torch.Tensor | None = None) -> StepCache:
+        """Work done once per batch of search instead of once per step; vocab (M,): a shortlist of target ids.
 
-        The output layer cut to the shortlist; and, when the first layer is a plain RNN cell fed [embedding;
-        attentional vector], the embedding's share of its input gates for every token the search can feed
-        back (the shortlist and BOS), so each step multiplies only the fed-back vector.
+        The output layer (cut to the shortlist), and for LSTM layers their weights packed for fast matmuls
+        (seq2seq.model.kernels). With a shortlist, the embedding's share of the first layer's gates is computed
+        for every token the search can feed back (the shortlist and BOS), so a step multiplies only the
+        fed-back attentional vector and the hidden state.
         """
         out = self.output
         weight = out.weight() if callable(out.weight) else out.weight  # int8-quantized Linear: a method
         if weight.is_quantized:
             weight = weight.dequantize()
         bias = out.bias() if callable(out.bias) else out.bias
-        cache = VocabCache(weight[vocab], bias[vocab])
-        rnn = self.layers[0]
-        if self.input_feeding and hasattr(rnn, "weight_ih_l0") and not self.emb_dropout.training:
-            E = self.embedding.embedding_dim
-            fed = torch.cat([torch.tensor([BOS], device=vocab.device), vocab])  # (M + 1,)
-            cache.row = torch.full((self.embedding.num_embeddings,), -1, dtype=torch.long, device=vocab.device)
-            cache.row[fed] = torch.arange(fed.numel(), device=vocab.device)
-            w_ih = rnn.weight_ih_l0  # (G, E + O), G = gates * hidden
-            cache.gates = torch.addmm(rnn.bias_ih_l0, self.embedding(fed), w_ih[:, :E].t())  # (M + 1, G)
-            cache.w_feed = w_ih[:, E:].contiguous()  # (G, O)
+        if vocab is not None:
+            weight, bias = weight[vocab], bias[vocab]
+        cache = StepCache(Packed(weight, bias))
+        if self.cell != "lstm" or self.training or not all(hasattr(r, "weight_ih_l0") for r in self.layers):
+            return cache  # GRU, Elman RNN, int8 layers: the plain path
+        cache.cells = []
+        for i, rnn in enumerate(self.layers):
+            w_ih = rnn.weight_ih_l0  # (G, in), G = 4 * hidden
+            if i == 0 and self.input_feeding and vocab is not None:
+                E = self.embedding.embedding_dim
+                fed = torch.cat([torch.tensor([BOS], device=vocab.device), vocab])  # (M + 1,)
+                cache.row = torch.full((self.embedding.num_embeddings,), -1, dtype=torch.long, device=vocab.device)
+                cache.row[fed] = torch.arange(fed.numel(), device=vocab.device)
+                cache.gates = self.embedding(fed) @ w_ih[:, :E].t()  # (M + 1, G)
+                w_ih = w_ih[:, E:]
+            cache.cells.append(Packed(torch.cat([w_ih, rnn.weight_hh_l0], 1), rnn.bias_ih_l0 + rnn.bias_hh_l0))
+        if isinstance(self.combine, nn.Linear):
+            cache.combine = Packed(self.combine.weight, self.combine.bias)
         return cache
 
+    def _cached_cells(self, tokens: torch.Tensor, state: DecoderState, cache: StepCache):
+        """One LSTM step with the cache's packed weights -> top output (B, 1, H), hidden and cell (L, B, H)."""
+        extra = None
+        if cache.gates is not None:  # the embedding's share is looked up; the input is the fed-back vector
+            x, extra = state.feed, cache.gates[cache.row[tokens]]  # (B, O), (B, G)
+        else:
+            x = self.embedding(tokens)  # (B, E)
+            if self.input_feeding:
+                x = torch.cat([x, state.feed], dim=-1)
+        hs, cs = [], []
+        for i, cell in enumerate(cache.cells):
+            g = cell(torch.cat([x, state.hidden[i]], dim=-1))  # (B, 4H), PyTorch's gate order i, f, g, o
+            if i == 0 and extra is not None:
+                g = g + extra
+            gi, gf, gg, go = g.chunk(4, dim=-1)
+            c = torch.sigmoid(gf) * state.cell[i] + torch.sigmoid(gi) * torch.tanh(gg)
+            h = torch.sigmoid(go) * torch.tanh(c)
+            hs.append(h)
+            cs.append(c)
+            x = h + x if (self.residual and i > 0) else h
+        return x.unsqueeze(1), torch.stack(hs), torch.stack(cs)
+
     def step(self, tokens: torch.Tensor, state: DecoderState, enc: EncoderOutput, keys: torch.Tensor | None,
-             cache: VocabCache | None = None):
+             cache: StepCache | None = None):
         """One step: previous tokens (B,) -> logits (B, V), next state, attention (B, S) or None.
 
-        enc (and keys) may have B / g rows, each shared by g consecutive rows (beam search's beams).
-
-        With a `vocab_cache`, logits are (B, M): scores of the shortlist's tokens only (and `tokens` must be in
-        the shortlist, or BOS).
+        enc (and keys) may have B / g rows, each shared by g consecutive rows (beam search's beams). With a
+        `step_cache` for a shortlist, logits are (B, M): scores of the shortlist's tokens only (and `tokens`
+        must be in the shortlist, or BOS).
         """
-        if cache is not None and cache.gates is not None:  # the embedding's gate share is looked up
-            first = (cache.w_feed, cache.gates[cache.row[tokens]])  # (G, O), (B, G)
-            h, hidden, cell = self._cells(state.feed, state, first)
+        if cache is not None and cache.cells is not None:
+            h, hidden, cell = self._cached_cells(tokens, state, cache)
         else:
             x = self.emb_dropout(self.embedding(tokens)).unsqueeze(1)  # (B, 1, E)
             if self.input_feeding:
                 x = torch.cat([x, state.feed.unsqueeze(1)], dim=-1)
             h, hidden, cell = self._rnn(x, state)
-        o, attn = self._attend(h, enc, keys)  # (B, 1, O)
+        o, attn = self._attend(h, enc, keys, cache.combine if cache is not None else None)  # (B, 1, O)
         o = o.squeeze(1)
         new_state = DecoderState(hidden, cell, o if self.input_feeding else None)
-        logits = self.output(o) if cache is None else nn.functional.linear(o, cache.weight, cache.bias)  # (B, V|M)
+        logits = self.output(o) if cache is None else cache.output(o)  # (B, V) or (B, M)
         return logits, new_state, (attn.squeeze(1) if attn is not None else None)
 
     def forward(self, tgt_in: torch.Tensor, enc: EncoderOutput) -> tuple[torch.Tensor, torch.Tensor | None]:
