@@ -24,9 +24,11 @@ def main() -> None:
     ap.add_argument("--alphas", type=float, nargs="+", default=[0.6])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quantize", action="store_true")
+    ap.add_argument("--no-shortlist", dest="shortlist", action="store_false",
+                    help="score the whole vocabulary, not the model's lexical shortlist")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    tr = Translator.from_dir(args.model, device="auto", quantize=args.quantize)
+    tr = Translator.from_dir(args.model, device="auto", quantize=args.quantize, shortlist=args.shortlist)
     src_lang, tgt_lang = tr.config.data.src_lang, tr.config.data.tgt_lang
     val_src, val_ref = multi30k("val", src_lang, tgt_lang, args.root)
 
@@ -43,7 +45,8 @@ def main() -> None:
                 best = (score, beam, alpha)
     _, tr.search.beam, tr.search.alpha = best
     print(f"\n{args.model} ({src_lang}->{tgt_lang}), beam {tr.search.beam}, alpha {tr.search.alpha} "
-          f"(chosen on val){', int8' if args.quantize else ''}\n")
+          f"(chosen on val){', int8' if args.quantize else ''}"
+          f"{', lexical shortlist' if tr.shortlist is not None and args.shortlist else ', whole vocabulary'}\n")
     print("| set | BLEU | BLEU (lc) | chrF | TER | sentences/s |\n|---|---|---|---|---|---|")
     sigs = {}
     for split in ("val", "test_2016_flickr", "test_2017_flickr"):

@@ -4,7 +4,8 @@
                                     [--steps 30] [--threads 2] [--src FILE] [--sentences 1000]
 
 Training speed is measured on the config's own data and model size (fresh weights, after 3 warm-up steps);
-translation speed with a trained model on `--src` (default: Multi30k test_2016_flickr, source side).
+translation speed with a trained model on `--src` (default: Multi30k test_2016_flickr, source side), with the
+model's lexical shortlist (the default) and over the whole vocabulary.
 Prints a Markdown table.
 """
 
@@ -45,8 +46,8 @@ def train_speed(config: str, steps: int, model_dir: str | None) -> tuple[float, 
         return tokens / elapsed, count_parameters(tr.model)
 
 
-def translate_speed(model_dir: str, src: list[str], beam: int, batch_size: int) -> float:
-    tr = Translator.from_dir(model_dir, device="cpu", beam=beam, batch_size=batch_size)
+def translate_speed(model_dir: str, src: list[str], beam: int, batch_size: int, shortlist: bool = True) -> float:
+    tr = Translator.from_dir(model_dir, device="cpu", beam=beam, batch_size=batch_size, shortlist=shortlist)
     tr.translate(src[:32])  # warm-up
     tic = time.perf_counter()
     tr.translate(src)
@@ -70,9 +71,11 @@ def main() -> None:
     if Path(args.model).is_dir():
         src = read_lines(args.src)[: args.sentences]
         for beam in (1, 5):
-            sps = translate_speed(args.model, src, beam, args.batch_size)
-            rows.append((f"translate, beam {beam}", f"{args.model}, {len(src)} sentences, batch {args.batch_size}",
-                         f"{sps:,.1f} sentences/s"))
+            for shortlist in (True, False):
+                sps = translate_speed(args.model, src, beam, args.batch_size, shortlist)
+                rows.append((f"translate, beam {beam}" + ("" if shortlist else ", `--no-shortlist`"),
+                             f"{args.model}, {len(src)} sentences, batch {args.batch_size}",
+                             f"{sps:,.1f} sentences/s"))
     print(f"\nCPU: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{args.threads} thread(s)\n")
     print("| what | setting | speed |\n|---|---|---|")

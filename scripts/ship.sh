@@ -23,15 +23,21 @@ fi
 # beam 5, which is within 0.15 val BLEU of beam 10 at twice the speed.
 for pair in en-de de-en; do
   OMP_NUM_THREADS=1 $PY bench/multi30k_eval.py --model checkpoints/multi30k-$pair --beams 5 10 --alphas 0.6 1.0 \
-    --threads 1 > runs/ship/multi30k-$pair.grid.md &
+    --threads 1 --no-shortlist > runs/ship/multi30k-$pair.grid.md &
 done
 wait
 set_search checkpoints/multi30k-en-de 5 1.0
 set_search checkpoints/multi30k-de-en 5 0.6
-OMP_NUM_THREADS=1 $PY bench/multi30k_eval.py --model checkpoints/multi30k-en-de --beams 5 --alphas 1.0 --threads 1 \
-  > runs/ship/multi30k-en-de.beam5.md &
-OMP_NUM_THREADS=1 $PY bench/multi30k_eval.py --model checkpoints/multi30k-de-en --beams 5 --alphas 0.6 --threads 1 \
-  > runs/ship/multi30k-de-en.beam5.md &
-wait
+# the lexical shortlist (its size chosen on val: bench/shortlist_sweep.py), then the shipped setting with it
+# (the default) and without it
+for pair in en-de de-en; do $S2S shortlist --model checkpoints/multi30k-$pair; done
+for flag in "" --no-shortlist; do
+  suffix=$([ -n "$flag" ] && echo -full || true)
+  OMP_NUM_THREADS=1 $PY bench/multi30k_eval.py --model checkpoints/multi30k-en-de --beams 5 --alphas 1.0 --threads 1 \
+    $flag > runs/ship/multi30k-en-de.beam5$suffix.md &
+  OMP_NUM_THREADS=1 $PY bench/multi30k_eval.py --model checkpoints/multi30k-de-en --beams 5 --alphas 0.6 --threads 1 \
+    $flag > runs/ship/multi30k-de-en.beam5$suffix.md &
+  wait
+done
 $PY bench/flickr8k_eval.py --model checkpoints/flickr8k-en --beams 1 5 > runs/ship/flickr8k-en.md
 cat runs/ship/*.md

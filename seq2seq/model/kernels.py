@@ -1,6 +1,6 @@
 """Linear layers for step-by-step decoding on a CPU, with weights packed once per batch for oneDNN.
 
-On x86 CPUs oneDNN's packed float32 matmul runs the decoder's shapes 1.3-1.9x faster than the BLAS call
+On x86 CPUs oneDNN's packed float32 matmul runs the decoder's shapes 1.1-2x faster than the BLAS call
 behind `torch.nn.functional.linear` (measured on this project's 2-core AMD EPYC, bench/gemm.py). The result is
 the same float32 product; where oneDNN is missing (or on CUDA), `Packed` is a plain linear layer.
 """
