@@ -2,8 +2,9 @@
 
 As Marian's `--shortlist`: IBM Model 1, trained by EM on the training pairs, gives p(target piece | source
 piece); a sentence's shortlist is the `top` likeliest targets of each of its source pieces, plus the `frequent`
-most common target pieces and EOS. The decoder's softmax then runs over this shortlist instead of the whole
-vocabulary: the output layer (and its log-softmax and top-k) is the largest per-step cost of beam search on a CPU.
+most common target pieces, EOS and UNK. The decoder's softmax then runs over this shortlist instead of the whole
+vocabulary: the output layer (with its log-softmax and top-k) is, after the LSTM, the largest per-step cost of
+beam search on a CPU.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ CHUNK_LINKS = 4_000_000  # (source, target) token links per EM chunk
 
 
 def _links(src: list[list[int]], tgt: list[list[int]], null: int, tgt_vocab: int):
-    """Chunks of all (source token or NULL, target token) links: flat table indices and target-token numbers."""
+    """Chunks of all (source token or NULL, target token) links: flat table indices, the number of each link's
+    target token within the chunk, and the chunk's count of target tokens."""
     flat, owner, n_tgt, size = [], [], 0, 0
     for s, t in zip(src, tgt):
         if not s or not t:
@@ -39,10 +41,10 @@ def _links(src: list[list[int]], tgt: list[list[int]], null: int, tgt_vocab: int
         n_tgt += len(t)
         size += len(s_ext) * len(t)
         if size >= CHUNK_LINKS:
-            yield torch.cat(flat), torch.cat(owner) - owner[0][0], n_tgt - int(owner[0][0])
-            flat, owner, size = [], [], 0
+            yield torch.cat(flat), torch.cat(owner), n_tgt
+            flat, owner, n_tgt, size = [], [], 0, 0
     if flat:
-        yield torch.cat(flat), torch.cat(owner) - owner[0][0], n_tgt - int(owner[0][0])
+        yield torch.cat(flat), torch.cat(owner), n_tgt
 
 
 def ibm1(src: list[list[int]], tgt: list[list[int]], src_vocab: int, tgt_vocab: int,
@@ -87,8 +89,8 @@ class Shortlist:
         table = ibm1(src, tgt, src_vocab, tgt_vocab, iterations)[:src_vocab]  # NULL's row is not needed
         table[:, [PAD, BOS]] = -1.0  # never candidates
         lexicon = table.topk(min(top, tgt_vocab), dim=1).indices
-        counts = torch.zeros(tgt_vocab).index_add_(0, torch.tensor([i for t in tgt for i in t] or [PAD]),
-                                                   torch.ones(sum(len(t) for t in tgt) or 1))
+        counts = torch.bincount(torch.tensor([i for t in tgt for i in t], dtype=torch.long),
+                                minlength=tgt_vocab).float()
         counts[[PAD, BOS]] = -1.0
         freq = counts.topk(min(frequent, tgt_vocab)).indices if frequent else torch.zeros(0, dtype=torch.long)
         return cls(lexicon.to(torch.int16 if tgt_vocab < 2**15 else torch.int32), freq, tgt_vocab)

@@ -34,6 +34,16 @@ def test_ibm1_counts_only_links_within_a_pair():
     assert table[4, 14] == pytest.approx(1.0, abs=1e-6)
 
 
+def test_ibm1_chunks_give_the_same_table(monkeypatch):
+    """EM in chunks of links (bounded memory) computes the same table as in one piece."""
+    import seq2seq.shortlist as sl
+
+    src, tgt = zip(*PAIRS * 3)
+    whole = ibm1(list(src), list(tgt), 8, 18, iterations=4)
+    monkeypatch.setattr(sl, "CHUNK_LINKS", 5)
+    assert torch.allclose(ibm1(list(src), list(tgt), 8, 18, iterations=4), whole, atol=1e-6)
+
+
 def test_ibm1_rejects_empty_data():
     with pytest.raises(UserError):
         ibm1([[], [4]], [[14], []], 6, 16)
