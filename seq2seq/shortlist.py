@@ -125,8 +125,12 @@ class Shortlist:
             raise UserError(f"{path}: not a readable shortlist ({type(e).__name__}); rebuild it with "
                             f"`seq2seq shortlist --model {Path(model_dir)}`") from None
 
-    def check(self, src_vocab: int, tgt_vocab: int, where: str) -> "Shortlist":
-        if (self.lexicon.size(0), self.tgt_vocab) != (src_vocab, tgt_vocab):
-            raise UserError(f"{where}: the shortlist is for vocabularies {self.lexicon.size(0)}/{self.tgt_vocab}, "
-                            f"the model's are {src_vocab}/{tgt_vocab}; rebuild it with `seq2seq shortlist`")
-        return self
+    @classmethod
+    def for_model(cls, model_dir: str | Path, src_vocab: int, tgt_vocab: int) -> "Shortlist | None":
+        """The model directory's shortlist, checked against the model's vocabulary sizes; None when it has none."""
+        found = cls.load(model_dir)
+        if found is not None and (found.lexicon.size(0), found.tgt_vocab) != (src_vocab, tgt_vocab):
+            raise UserError(f"{model_dir}: the shortlist is for vocabularies {found.lexicon.size(0)}/"
+                            f"{found.tgt_vocab}, the model's are {src_vocab}/{tgt_vocab}; rebuild it with "
+                            f"`seq2seq shortlist --model {model_dir}`")
+        return found

@@ -65,9 +65,9 @@ class TextTask:
 
     def _shortlist(self, model_dir: Path, log) -> Shortlist | None:
         """The run's lexical shortlist (seq2seq.shortlist): loaded, or trained on the training pairs (seconds)."""
-        found = Shortlist.load(model_dir)
+        found = Shortlist.for_model(model_dir, len(self.src_tok), len(self.tgt_tok))
         if found is not None:
-            return found.check(len(self.src_tok), len(self.tgt_tok), str(model_dir))
+            return found
         try:
             shortlist = Shortlist.train(self.src, self.tgt, len(self.src_tok), len(self.tgt_tok))
         except UserError as e:

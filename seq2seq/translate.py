@@ -96,9 +96,7 @@ class Translator:
             model = quantize_dynamic(model)
         search = replace(cfg.search, **{k: v for k, v in search_overrides.items() if v is not None})
         search.validate()
-        shortlist = Shortlist.load(model_dir)
-        if shortlist is not None:
-            shortlist.check(len(src_tok), len(tgt_tok), str(model_dir))
+        shortlist = Shortlist.for_model(model_dir, len(src_tok), len(tgt_tok))
         translator = cls(model, src_tok, tgt_tok, search, dev, shortlist=shortlist)
         translator.config = cfg
         translator.model_dir = Path(model_dir)

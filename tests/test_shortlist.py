@@ -69,8 +69,9 @@ def test_shortlist_save_load_and_errors(tmp_path):
     assert torch.equal(back.lexicon, sl.lexicon) and torch.equal(back.frequent, sl.frequent)
     assert back.tgt_vocab == 18
     assert Shortlist.load(tmp_path / "none") is None
+    assert Shortlist.for_model(tmp_path, 8, 18).tgt_vocab == 18
     with pytest.raises(UserError, match="vocabularies"):
-        back.check(8, 20, "here")
+        Shortlist.for_model(tmp_path, 8, 20)
     (tmp_path / "shortlist.pt").write_bytes(b"not a torch file")
     with pytest.raises(UserError, match="not a readable shortlist"):
         Shortlist.load(tmp_path)
