@@ -100,9 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--from", dest="src_lang", help="source language of the shipped model to use")
         q.add_argument("--to", dest="tgt_lang", help="target language of the shipped model to use")
         q.add_argument("--quantize", action="store_true", help="int8 dynamic quantization (CPU)")
-        q.add_argument("--no-shortlist", dest="shortlist", action="store_const", const=False,
-                       help="score the whole target vocabulary, not the model's lexical shortlist")
+        shortlist_arg(q)
         decode_args(q, "sentences")
+
+    def shortlist_arg(q):
+        q.add_argument("--no-shortlist", dest="shortlist", action="store_const", const=False,
+                       help="translation: score the whole target vocabulary, not the model's lexical shortlist")
 
     def decode_args(q, items: str):
         q.add_argument("--beam", type=int, help="beam size (1 = greedy); default: the model's config")
@@ -187,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples (1000)")
     rp.add_argument("--title", help="report title")
     decode_args(rp, "sentences/images")
+    shortlist_arg(rp)
     rp.set_defaults(func=_cmd_report)
 
     dg = sub.add_parser("diagnose", help="gradient-flow diagnostic (Elman RNN vs LSTM vs GRU) as an HTML page")

@@ -471,7 +471,8 @@ def paired_test(ev: Eval, name: str, other: list[str], other_name: str, lowercas
 
 # -- decoding -----------------------------------------------------------------------------------------------
 def _overrides(args) -> dict:
-    return {"beam": args.beam, "alpha": args.alpha, "batch_size": args.batch_size}
+    return {"beam": args.beam, "alpha": args.alpha, "batch_size": args.batch_size,
+            "shortlist": getattr(args, "shortlist", None)}
 
 
 def decode_translation(args) -> Eval:
@@ -967,8 +968,12 @@ def section_card(doc: Doc, ev: Eval, train_summary: dict) -> None:
     speed = n / ev.seconds if ev.seconds > 0 else float("inf")
     what = "sentences" if ev.task == "translate" else "images"
     dev = str(ev.device) + (f" ({torch.cuda.get_device_name(ev.device)})" if ev.device.type == "cuda" else "")
+    shortlist = ""
+    if ev.task == "translate":
+        used = getattr(ev.translator, "shortlist", None) is not None and s.shortlist
+        shortlist = ", lexical shortlist" if used else ", whole vocabulary"
     rows = [["search", f"beam {s.beam}, alpha {s.alpha}, max length {s.max_len_ratio} x source + {s.max_len_offset}, "
-                       f"batch {s.batch_size}"],
+                       f"batch {s.batch_size}{shortlist}"],
             ["decode speed", Cell(f"{speed:,.1f} {what}/s ({n} in {ev.seconds:.2f} s)",
                                   f"{speed:,.1f} {what}/s ({n} in {ev.seconds:.2f} s)", "num")],
             ["device", dev], ["torch", f"{torch.__version__}, CPU threads: {torch.get_num_threads()}"],

@@ -151,6 +151,7 @@ def test_translation_report_has_every_section(translation):
     text = translation["html"].read_text()
     assert "nrefs:1|case:mixed|eff:no|tok:13a" in text  # sacreBLEU signatures
     assert "sentences/s" in text and "parameters" in text
+    assert "lexical shortlist" in text  # training made one; the report says that decoding used it
 
 
 def test_translation_report_escapes_text(translation):
