@@ -222,14 +222,11 @@ def joey_windows(train_log: Path) -> list[tuple[int, float]]:
 
 def ensure_shortlist(args, files: dict[str, Path]) -> None:
     """Runs trained before the lexical shortlist existed get one now, as `seq2seq train` makes it today."""
-    from seq2seq.shortlist import Shortlist
-    from seq2seq.tokenizer import load_pair
+    from seq2seq.shortlist import Shortlist, build
 
     if Shortlist.load(args.out / "ours") is None:
         say("ours has no shortlist.pt (trained before it existed): building it from the training data")
-        src_tok, tgt_tok = load_pair(args.out / "ours")
-        ids = [tok.encode(read_lines(files[f"train.{lang}"])) for tok, lang in ((src_tok, "en"), (tgt_tok, "de"))]
-        Shortlist.train(*ids, len(src_tok), len(tgt_tok)).save(args.out / "ours")
+        build(args.out / "ours", read_lines(files["train.en"]), read_lines(files["train.de"]))
 
 
 def test_ours(args, src: list[str], hyp_file: Path, quantize: bool = False, shortlist: bool = True) -> dict:

@@ -19,7 +19,7 @@ import torch
 
 from seq2seq.corpus import multi30k
 from seq2seq.metrics import corpus_scores
-from seq2seq.shortlist import Shortlist
+from seq2seq.shortlist import Shortlist, ibm1
 from seq2seq.translate import Translator
 
 
@@ -36,7 +36,8 @@ def main() -> None:
     src_lang, tgt_lang = tr.config.data.src_lang, tr.config.data.tgt_lang
     src, ref = multi30k(args.split, src_lang, tgt_lang, args.root)
     train_src, train_tgt = multi30k("train", src_lang, tgt_lang, args.root)
-    ids = tr.src_tok.encode(train_src), tr.tgt_tok.encode(train_tgt)
+    tgt_ids = tr.tgt_tok.encode(train_tgt)
+    table = ibm1(tr.src_tok.encode(train_src), tgt_ids, len(tr.src_tok), len(tr.tgt_tok))  # once, for all sizes
     tr.translate(src[:64])  # warm-up
     print(f"{Path(args.model).name} on {args.split} ({len(src)} sentences), beam {tr.search.beam}, "
           f"alpha {tr.search.alpha}, {args.threads} threads\n")
@@ -47,7 +48,7 @@ def main() -> None:
             tr.shortlist, label = None, "none (whole vocabulary)"
         else:
             top, frequent = (int(x) for x in size.split(":"))
-            tr.shortlist, label = Shortlist.train(*ids, len(tr.src_tok), len(tr.tgt_tok), top, frequent), size
+            tr.shortlist, label = Shortlist.from_table(table, tgt_ids, top, frequent), size
         widths = []
         if tr.shortlist is not None:  # record the shortlist width of every batch
             cand = tr.shortlist.candidates

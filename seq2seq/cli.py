@@ -281,8 +281,7 @@ def _cmd_shortlist(args) -> int:
     from seq2seq.config import load_config
     from seq2seq.corpus import load_pairs
     from seq2seq.hub import resolve
-    from seq2seq.shortlist import FREQUENT, TOP, Shortlist
-    from seq2seq.tokenizer import load_pair
+    from seq2seq.shortlist import FREQUENT, TOP, build
 
     model_dir = resolve(args.model, None, None)
     cfg = load_config(model_dir / "config.yaml")
@@ -293,11 +292,10 @@ def _cmd_shortlist(args) -> int:
     d = cfg.data
     src, tgt = load_pairs(args.src, args.tgt) if args.src else load_pairs(d.train_src, d.train_tgt, d.train,
                                                                           d.src_lang, d.tgt_lang)
-    src_tok, tgt_tok = load_pair(model_dir)
     top = TOP if args.top is None else args.top
     frequent = FREQUENT if args.frequent is None else args.frequent
-    shortlist = Shortlist.train(src_tok.encode(src), tgt_tok.encode(tgt), len(src_tok), len(tgt_tok), top, frequent)
-    print(f"wrote {shortlist.save(model_dir)} ({len(src):,} pairs; top {top} per source piece, {frequent} frequent)")
+    print(f"wrote {build(model_dir, src, tgt, top, frequent)} ({len(src):,} pairs; top {top} per source piece, "
+          f"{frequent} frequent)")
     return 0
 
 

@@ -35,19 +35,43 @@ def max_lengths(src_lengths: torch.Tensor, ratio: float, offset: int) -> torch.T
     return (src_lengths.float() * ratio).long() + offset
 
 
-def _next_logp(logits: torch.Tensor, force: torch.Tensor, vocab: torch.Tensor | None = None) -> torch.Tensor:
-    """Log-probabilities (B, ..., V) of the next token: never PAD or BOS; only EOS where `force` (B,) is set.
+@dataclass
+class _Columns:
+    """What the logits' columns are: every id, or a shortlist's ids; the rules on them, worked out once."""
 
-    With a shortlist vocab (M,), column j holds token vocab[j]: the softmax runs over the shortlist.
-    """
+    vocab: torch.Tensor | None  # (M,) the shortlist's ids, or None: column j is token j
+    banned: torch.Tensor  # (V,) PAD and BOS: never a next token
+    not_eos: torch.Tensor  # (V,) all but EOS: ruled out at the length cap
+
+    @classmethod
+    def of(cls, vocab: torch.Tensor | None, width: int, device) -> "_Columns":
+        ids = vocab if vocab is not None else torch.arange(width, device=device)
+        return cls(vocab, (ids == PAD) | (ids == BOS), ids != EOS)
+
+    def tokens(self, cols: torch.Tensor) -> torch.Tensor:
+        return cols if self.vocab is None else self.vocab[cols]
+
+
+def _next_logp(logits: torch.Tensor, force: torch.Tensor, columns: _Columns) -> torch.Tensor:
+    """Log-probabilities (B, ..., V) of the next token: never PAD or BOS; only EOS where `force` (B,) is set.
+    With a shortlist, the softmax runs over its tokens only."""
     logp = torch.log_softmax(logits.float(), dim=-1)
-    ids = vocab if vocab is not None else torch.arange(logp.size(-1), device=logp.device)  # (V,) or (M,)
-    logp.masked_fill_((ids == PAD) | (ids == BOS), float("-inf"))
-    not_eos = ids != EOS
-    shape = (-1,) + (1,) * (logp.dim() - 1)
+    logp.masked_fill_(columns.banned, float("-inf"))
     if bool(force.any()):  # at the length cap, EOS keeps its own log-probability; all else is ruled out
-        logp = logp.masked_fill(force.view(shape) & not_eos, float("-inf"))
+        shape = (-1,) + (1,) * (logp.dim() - 1)
+        logp = logp.masked_fill(force.view(shape) & columns.not_eos, float("-inf"))
     return logp
+
+
+def _step_cache(decoder, vocab: torch.Tensor | None, device) -> tuple[torch.Tensor | None, dict]:
+    """The shortlist on the device, and `decoder.step`'s per-batch cache as keyword arguments (if it has one)."""
+    vocab = vocab.to(device) if vocab is not None else None
+    return vocab, ({"cache": decoder.step_cache(vocab)} if hasattr(decoder, "step_cache") else {})
+
+
+def _keep(enc: EncoderOutput, keys: torch.Tensor | None, keep: torch.Tensor):
+    """Encoder output and attention keys of the sentences that stay in the batch."""
+    return enc.select(keep), (keys.index_select(0, keep) if keys is not None else None)
 
 
 def _trim(seq: list[int]) -> list[int]:
@@ -73,14 +97,14 @@ def greedy_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, return_att
     keys = decoder.precompute(enc)
     state = decoder.init_state(enc)
     tokens = torch.full((B,), BOS, dtype=torch.long, device=device)
-    vocab = vocab.to(device) if vocab is not None else None
-    cache = {"cache": decoder.step_cache(vocab)} if hasattr(decoder, "step_cache") else {}
+    vocab, cache = _step_cache(decoder, vocab, device)
+    columns = None
     for t in range(T):
         logits, state, attn = decoder.step(tokens, state, enc, keys, **cache)
-        logp = _next_logp(logits, t >= max_len - 1, vocab)  # (b, V) or (b, M)
-        best, tokens = logp.max(dim=-1)
-        if vocab is not None:
-            tokens = vocab[tokens]
+        columns = columns or _Columns.of(vocab, logits.size(-1), device)
+        logp = _next_logp(logits, t >= max_len - 1, columns)  # (b, V) or (b, M)
+        best, cols = logp.max(dim=-1)
+        tokens = columns.tokens(cols)
         scores[act] += best
         out[act, t] = tokens
         if return_attention and attn is not None:
@@ -90,9 +114,8 @@ def greedy_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, return_att
             keep = (~ended).nonzero().squeeze(1)
             if keep.numel() == 0:
                 break
-            act, max_len, tokens = act[keep], max_len[keep], tokens[keep]
-            enc, state = enc.select(keep), state.select(keep)
-            keys = keys.index_select(0, keep) if keys is not None else None
+            act, max_len, tokens, state = act[keep], max_len[keep], tokens[keep], state.select(keep)
+            enc, keys = _keep(enc, keys, keep)
     toks = [_trim(s) for s in out.tolist()]
     attention = [[attns[b, : len(toks[b]) + 1].cpu()] for b in range(B)] if has_attn else None
     return Hypotheses([[s] for s in toks], [[float(s)] for s in scores.tolist()], attention)
@@ -133,8 +156,7 @@ def beam_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, beam: int = 
         fin_attn = torch.zeros(B, N, T, S, device=device)
     lp_max = length_penalty(max_len.float(), alpha)  # (b,)
     beyond_k = torch.arange(2 * K, device=device) >= K  # (2K,) candidate ranks past the beam
-    vocab = vocab.to(device) if vocab is not None else None
-    cache = {"cache": decoder.step_cache(vocab)} if hasattr(decoder, "step_cache") else {}
+    vocab, cache = _step_cache(decoder, vocab, device)
 
     # the first step is the same for all K beams of a sentence: take it once per sentence, then copy K times.
     # enc and keys stay one row per sentence: decoder.step lets each serve its sentence's K beams.
@@ -145,6 +167,7 @@ def beam_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, beam: int = 
     expand = act.repeat_interleave(K)  # (B*K,)
     state, logits = state.select(expand), logits.index_select(0, expand)
     attn = attn.index_select(0, expand) if attn is not None else None
+    columns = _Columns.of(vocab, logits.size(-1), device)
 
     for t in range(T):
         b = act.numel()
@@ -152,12 +175,10 @@ def beam_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, beam: int = 
         if t > 0:
             logits, state, attn = decoder.step(tokens, state, enc, keys, **cache)
         V = logits.size(-1)  # the vocabulary, or the shortlist's width M
-        logp = _next_logp(logits.view(b, K, V), t >= max_len - 1, vocab)  # (b, K, V)
+        logp = _next_logp(logits.view(b, K, V), t >= max_len - 1, columns)  # (b, K, V)
         cand = (alive_scores.unsqueeze(-1) + logp).view(b, K * V)
         top_scores, top_idx = cand.topk(2 * K, dim=1)  # (b, 2K)
-        src_beam, tok = top_idx // V, top_idx % V  # (b, 2K)
-        if vocab is not None:  # shortlist columns -> token ids
-            tok = vocab[tok]
+        src_beam, tok = top_idx // V, columns.tokens(top_idx % V)  # (b, 2K)
         is_eos = tok == EOS
 
         # hypotheses ending here join the finished store if they are among the n best
@@ -199,8 +220,7 @@ def beam_search(decoder, enc: EncoderOutput, max_len: torch.Tensor, beam: int = 
             if return_attention:
                 alive_attn, fin_attn = alive_attn[keep], fin_attn[keep]
             rows = rows.view(b, K)[keep].view(-1)  # (b'*K,)
-            enc = enc.select(keep)
-            keys = keys.index_select(0, keep) if keys is not None else None
+            enc, keys = _keep(enc, keys, keep)
         state = state.select(rows)
     else:  # the length cap ends every search; this only runs if the loop did not break
         out_scores[act], out_seqs[act] = fin_scores, fin_seqs

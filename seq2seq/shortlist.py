@@ -86,7 +86,13 @@ class Shortlist:
               frequent: int = FREQUENT, iterations: int = 5) -> "Shortlist":
         if top < 1 or frequent < 0:
             raise UserError("the shortlist needs top >= 1 and frequent >= 0")
-        table = ibm1(src, tgt, src_vocab, tgt_vocab, iterations)[:src_vocab]  # NULL's row is not needed
+        return cls.from_table(ibm1(src, tgt, src_vocab, tgt_vocab, iterations), tgt, top, frequent)
+
+    @classmethod
+    def from_table(cls, table: torch.Tensor, tgt: list[list[int]], top: int, frequent: int) -> "Shortlist":
+        """Cut an `ibm1` table (src_vocab + 1, tgt_vocab) to a shortlist; tgt gives the target frequencies."""
+        tgt_vocab = table.size(1)
+        table = table[:-1].clone()  # NULL's row is not needed
         table[:, [PAD, BOS]] = -1.0  # never candidates
         lexicon = table.topk(min(top, tgt_vocab), dim=1).indices
         counts = torch.bincount(torch.tensor([i for t in tgt for i in t], dtype=torch.long),
@@ -106,10 +112,10 @@ class Shortlist:
 
     # -- files -------------------------------------------------------------------------------------------
     def save(self, model_dir: str | Path) -> Path:
+        from seq2seq.checkpoint import save
+
         path = Path(model_dir) / FILE
-        tmp = path.with_suffix(".tmp")
-        torch.save({"lexicon": self.lexicon, "frequent": self.frequent, "tgt_vocab": self.tgt_vocab}, tmp)
-        tmp.replace(path)
+        save({"lexicon": self.lexicon, "frequent": self.frequent, "tgt_vocab": self.tgt_vocab}, path)
         return path
 
     @classmethod
@@ -134,3 +140,14 @@ class Shortlist:
                             f"{found.tgt_vocab}, the model's are {src_vocab}/{tgt_vocab}; rebuild it with "
                             f"`seq2seq shortlist --model {model_dir}`")
         return found
+
+
+def build(model_dir: str | Path, src_texts: list[str], tgt_texts: list[str], top: int = TOP,
+          frequent: int = FREQUENT) -> Path:
+    """Train a model directory's shortlist on parallel text with its own tokenizers, and save it there."""
+    from seq2seq.tokenizer import load_pair
+
+    src_tok, tgt_tok = load_pair(model_dir)
+    shortlist = Shortlist.train(src_tok.encode(src_texts), tgt_tok.encode(tgt_texts), len(src_tok), len(tgt_tok),
+                                top, frequent)
+    return shortlist.save(model_dir)
