@@ -1,0 +1,60 @@
+"""What the subcommands share: the parser factory (description, examples, defaults shown) and the decoding options."""
+
+from __future__ import annotations
+
+import argparse
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Shows each option's default (where it has one), and keeps the examples' line breaks."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return "".join(indent + line + "\n" for line in text.splitlines())
+        return super()._fill_text(text, width, indent)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "%(default)" in text or default in (None, False, [], argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def command(sub, name: str, func, help: str, description: str, examples: list[str]) -> argparse.ArgumentParser:
+    """A subcommand whose `--help` has a description, its examples and every option's default."""
+    epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples)
+    p = sub.add_parser(name, help=help, description=description, epilog=epilog, formatter_class=_Formatter)
+    p.set_defaults(func=func)
+    return p
+
+
+def model_args(p: argparse.ArgumentParser, task: str = "translate") -> None:
+    """--model, and for translation --from/--to, --quantize, --no-shortlist."""
+    if task == "translate":
+        p.add_argument("--model", help="model directory or shipped model name (see `seq2seq models`); "
+                       "default: the shipped model for --from/--to (en->de)")
+        p.add_argument("--from", dest="src_lang", help="source language of the shipped model to use")
+        p.add_argument("--to", dest="tgt_lang", help="target language of the shipped model to use")
+        p.add_argument("--quantize", action="store_true", help="int8 dynamic quantization (CPU)")
+        shortlist_arg(p)
+    else:
+        p.add_argument("--model", help="captioning model directory or shipped name (default: the shipped one)")
+
+
+def shortlist_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-shortlist", dest="shortlist", action="store_const", const=False,
+                   help="translation: score the whole target vocabulary, not the model's lexical shortlist")
+
+
+def decode_args(p: argparse.ArgumentParser, items: str) -> None:
+    p.add_argument("--beam", type=int, help="beam size (1 = greedy); default: the model's config")
+    p.add_argument("--alpha", type=float, help="length normalisation strength; default: the model's config")
+    p.add_argument("--batch-size", type=int, help=f"{items} per batch; default: the model's config")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
+
+
+def search_overrides(args) -> dict:
+    """The search settings given on the command line (None: the model's own)."""
+    return {"beam": args.beam, "nbest": getattr(args, "nbest", None), "alpha": args.alpha,
+            "batch_size": args.batch_size, "shortlist": getattr(args, "shortlist", None)}

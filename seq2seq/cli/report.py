@@ -1,0 +1,69 @@
+"""`seq2seq report` (an evaluation report of a model on a test set) and `seq2seq diagnose` (RNN gradient flow)."""
+
+from __future__ import annotations
+
+from seq2seq.cli.common import command, decode_args, shortlist_arg
+
+
+def register(sub) -> None:
+    rp = command(sub, "report", _cmd_report,
+                 help="evaluation report: one self-contained HTML file plus a Markdown twin",
+                 description="Decode a test set and write an HTML report (scores with sacreBLEU signatures and "
+                 "bootstrap CIs, length analysis, training curves, best/worst examples, attention, model card) "
+                 "and OUT with .md beside it. Translation: --src/--ref. Captioning: --captions TSV [--images "
+                 "LIST] or --dataset flickr8k.",
+                 examples=["seq2seq report --src test.en --ref test.de --out reports/en-de.html",
+                           "seq2seq report --model flickr8k-en --dataset flickr8k --out reports/captions.html",
+                           "seq2seq report --model runs/new --src test.en --ref test.de --compare multi30k-en-de "
+                           "--out reports/new-vs-shipped.html"])
+    rp.add_argument("--model", help="model directory or shipped model name (default: the shipped one)")
+    rp.add_argument("--out", required=True, help="HTML file to write; the Markdown twin gets the .md suffix")
+    rp.add_argument("--src", help="translation: source file, one sentence per line")
+    rp.add_argument("--ref", action="append", default=[], help="translation: reference file (repeat for several)")
+    rp.add_argument("--lowercase", "-lc", action="store_true", help="translation: case-insensitive scores")
+    rp.add_argument("--images", help="captioning: file listing image paths, one per line (default: all in --captions)")
+    rp.add_argument("--captions", help="captioning: TSV of image<TAB>caption lines (several per image allowed)")
+    rp.add_argument("--images-dir", help="captioning: folder the TSV's image names are relative to (default: its own)")
+    rp.add_argument("--dataset", choices=("flickr8k",), help="captioning: a known dataset instead of --captions")
+    rp.add_argument("--split", default="test", help="--dataset split")
+    rp.add_argument("--root", help="--dataset folder (default: ../shared/data/<dataset>)")
+    rp.add_argument("--compare", metavar="MODEL_OR_HYPS",
+                    help="baseline for paired bootstrap significance: a model directory/name or a hypothesis file")
+    rp.add_argument("--limit", type=int, default=0, metavar="N", help="only the first N sentences/images (0: all)")
+    rp.add_argument("--examples", type=int, default=5, metavar="N", help="best and worst examples to show")
+    rp.add_argument("--attention", type=int, default=3, metavar="N", help="attention plots to draw")
+    rp.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples")
+    rp.add_argument("--title", help="report title")
+    decode_args(rp, "sentences/images")
+    shortlist_arg(rp)
+
+    dg = command(sub, "diagnose", _cmd_diagnose,
+                 help="gradient-flow diagnostic (Elman RNN vs LSTM vs GRU) as an HTML page",
+                 description="Train an Elman RNN, an LSTM and a GRU on a long-range recall task and write an HTML "
+                 "page (and a Markdown twin) with the gradient that reaches each distance and the training curves.",
+                 examples=["seq2seq diagnose --out reports/gradients.html"])
+    dg.add_argument("--out", required=True, help="HTML file to write (a Markdown twin goes beside it)")
+    dg.add_argument("--steps", type=int, default=250, help="training steps per cell (0 = only init)")
+    dg.add_argument("--length", type=int, default=100, metavar="T", help="sequence length")
+    dg.add_argument("--hidden", type=int, default=32, help="hidden units")
+    dg.add_argument("--seed", type=int, default=0, help="random seed")
+
+
+def _cmd_report(args) -> int:
+    from seq2seq.report import write_report
+
+    html, md = write_report(args)
+    print(f"wrote {html} and {md}")
+    return 0
+
+
+def _cmd_diagnose(args) -> int:
+    import torch
+
+    from seq2seq.diagnose import gradient_flow, write_gradient_flow
+
+    torch.set_num_threads(1)  # tiny recurrent nets: threads only add synchronisation
+    gf = gradient_flow(length=args.length, steps=args.steps, hidden=args.hidden, seed=args.seed)
+    html, md = write_gradient_flow(gf, args.out)
+    print(f"wrote {html} and {md} ({gf.seconds:.1f} s)")
+    return 0

@@ -1,0 +1,89 @@
+"""`seq2seq train`, `export` and `shortlist`: make a model directory, a shippable copy of it, and its shortlist."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from seq2seq import UserError
+from seq2seq.cli.common import command
+
+
+def register(sub) -> None:
+    t = command(sub, "train", _cmd_train, help="train a model from a YAML recipe",
+                description="Train a translation or captioning model from a YAML recipe into its model_dir "
+                "(config.yaml, tokenizer, best.pt, last.pt, step-N.pt, log.jsonl). Any config value can be "
+                "overridden with --set; --resume continues exactly where last.pt stopped.",
+                examples=["seq2seq train configs/example-reverse.yaml",
+                          "seq2seq train configs/multi30k-en-de.yaml --set model.cell=gru train.lr=5e-4",
+                          "seq2seq train configs/multi30k-en-de.yaml --resume"])
+    t.add_argument("config", help="YAML config (see configs/)")
+    t.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                   help="override config values, e.g. --set model.cell=gru train.lr=0.0005")
+    t.add_argument("--resume", action="store_true", help="continue the run in model_dir from last.pt")
+
+    ex = command(sub, "export", _cmd_export, help="write a compact model folder (fp16 weights, optionally averaged)",
+                 description="Copy a trained model directory's config, tokenizer(s), shortlist and training log "
+                 "into a new folder with one model.pt: best.pt's weights, or the average of the last N step "
+                 "checkpoints, in float16 unless --fp32.",
+                 examples=["seq2seq export --model runs/multi30k-en-de --out checkpoints/multi30k-en-de",
+                           "seq2seq export --model runs/multi30k-en-de --out exported --average 5"])
+    ex.add_argument("--model", required=True, help="trained model directory")
+    ex.add_argument("--out", required=True, help="folder to write (e.g. checkpoints/NAME)")
+    ex.add_argument("--average", type=int, default=0, metavar="N",
+                    help="average the last N step checkpoints instead of taking best.pt (0: best.pt)")
+    ex.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
+
+    sl = command(sub, "shortlist", _cmd_shortlist,
+                 help="(re)build a translation model's lexical shortlist (IBM Model 1)",
+                 description="Train p(target piece | source piece) with IBM Model 1 on parallel text and write "
+                 "MODEL/shortlist.pt: decoding then scores only each batch's likely target pieces.",
+                 examples=["seq2seq shortlist --model runs/multi30k-en-de",
+                           "seq2seq shortlist --model runs/my-model --src train.en --tgt train.de --top 50"])
+    sl.add_argument("--model", required=True, help="model directory or shipped model name")
+    sl.add_argument("--src", help="source side of the parallel text (default: the model's training data)")
+    sl.add_argument("--tgt", help="target side (default: the model's training data)")
+    sl.add_argument("--top", type=int, default=None, help="targets kept per source piece (default: 30)")
+    sl.add_argument("--frequent", type=int, default=None,
+                    help="most frequent target pieces always kept (default: 300)")
+
+
+def _cmd_train(args) -> int:
+    from seq2seq.config import load_config
+    from seq2seq.trainer import Trainer
+
+    cfg = load_config(args.config, args.set)
+    trainer = Trainer(cfg, resume=args.resume)
+    summary = trainer.train()
+    print(json.dumps(summary))
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from seq2seq.checkpoint import export
+
+    out = export(Path(args.model), Path(args.out), average_last=args.average, fp16=not args.fp32)
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_shortlist(args) -> int:
+    from seq2seq.config import load_config
+    from seq2seq.corpus import load_pairs
+    from seq2seq.hub import resolve
+    from seq2seq.shortlist import FREQUENT, TOP, build
+
+    model_dir = resolve(args.model, None, None)
+    cfg = load_config(model_dir / "config.yaml")
+    if cfg.model.encoder == "image":
+        raise UserError(f"{model_dir} is a captioning model; shortlists are for translation")
+    if bool(args.src) != bool(args.tgt):
+        raise UserError("give both --src and --tgt, or neither (the model's training data)")
+    d = cfg.data
+    src, tgt = load_pairs(args.src, args.tgt) if args.src else load_pairs(d.train_src, d.train_tgt, d.train,
+                                                                          d.src_lang, d.tgt_lang)
+    top = TOP if args.top is None else args.top
+    frequent = FREQUENT if args.frequent is None else args.frequent
+    print(f"wrote {build(model_dir, src, tgt, top, frequent)} ({len(src):,} pairs; top {top} per source piece, "
+          f"{frequent} frequent)")
+    return 0
