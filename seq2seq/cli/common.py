@@ -54,6 +54,11 @@ def decode_args(p: argparse.ArgumentParser, items: str) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
 
 
+def progress_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a progress bar on stderr (default: only when stderr is a terminal)")
+
+
 def search_overrides(args) -> dict:
     """The search settings given on the command line (None: the model's own)."""
     return {"beam": args.beam, "nbest": getattr(args, "nbest", None), "alpha": args.alpha,
