@@ -38,13 +38,12 @@ def main() -> None:
     paths, refs = flickr8k(args.split, args.root)
     images = [load_image(p) for p in paths]
     streams = [[r[k] for r in refs] for k in range(5)]
-    cap = Captioner.from_dir(args.model, "auto")
+    cap = Captioner.load(args.model, "auto")
     print(f"\n{args.model} on Flickr8k {args.split} ({len(paths)} images, 5 references each)\n")
     print("| system | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | CIDEr-D | images/s |\n|---|---|---|---|---|---|---|")
     for beam in args.beams:
-        cap.search.beam = beam
         tic = time.perf_counter()
-        hyps = [normalize_caption(c.text) for c in cap.caption_images(images)]
+        hyps = [normalize_caption(c.text) for c in cap.generate(images, beam=beam)]
         ips = len(images) / (time.perf_counter() - tic)
         b = caption_bleu(hyps, streams)
         c = cider_d(hyps, refs) * 100

@@ -231,10 +231,10 @@ def ensure_shortlist(args, files: dict[str, Path]) -> None:
 
 def test_ours(args, src: list[str], hyp_file: Path, quantize: bool = False, shortlist: bool = True) -> dict:
     torch.set_num_threads(args.threads)
-    tr = Translator.from_dir(args.out / "ours", device="cpu", quantize=quantize, beam=BEAM, alpha=ALPHA,
+    tr = Translator.load(args.out / "ours", device="cpu", quantize=quantize, beam=BEAM, alpha=ALPHA,
                              batch_size=BATCH, shortlist=shortlist)
     tic = time.perf_counter()
-    hyps = [t.text for t in tr.translate(src)]
+    hyps = [t.text for t in tr.generate(src)]
     hyp_file.write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
     return {"seconds": time.perf_counter() - tic, "parameters": count_parameters(tr.model)}
 

@@ -28,7 +28,7 @@ def main() -> None:
                     help="score the whole vocabulary, not the model's lexical shortlist")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    tr = Translator.from_dir(args.model, device="auto", quantize=args.quantize, shortlist=args.shortlist)
+    tr = Translator.load(args.model, device="auto", quantize=args.quantize, shortlist=args.shortlist)
     src_lang, tgt_lang = tr.config.data.src_lang, tr.config.data.tgt_lang
     val_src, val_ref = multi30k("val", src_lang, tgt_lang, args.root)
 
@@ -37,14 +37,13 @@ def main() -> None:
         print("| beam | alpha | val BLEU |\n|---|---|---|")
     for beam in args.beams:
         for alpha in args.alphas:
-            tr.search.beam, tr.search.alpha = beam, alpha
-            score = corpus_scores([t.text for t in tr.translate(val_src)], val_ref, metrics=("bleu",))["bleu"].score
+            score = corpus_scores(tr.translate(val_src, beam=beam, alpha=alpha), val_ref, metrics=("bleu",))["bleu"].score
             if len(args.beams) * len(args.alphas) > 1:
                 print(f"| {beam} | {alpha} | {score:.2f} |")
             if best is None or score > best[0]:
                 best = (score, beam, alpha)
-    _, tr.search.beam, tr.search.alpha = best
-    print(f"\n{args.model} ({src_lang}->{tgt_lang}), beam {tr.search.beam}, alpha {tr.search.alpha} "
+    _, beam, alpha = best
+    print(f"\n{args.model} ({src_lang}->{tgt_lang}), beam {beam}, alpha {alpha} "
           f"(chosen on val){', int8' if args.quantize else ''}"
           f"{', lexical shortlist' if tr.shortlist is not None and args.shortlist else ', whole vocabulary'}\n")
     print("| set | BLEU | BLEU (lc) | chrF | TER | sentences/s |\n|---|---|---|---|---|---|")
@@ -52,7 +51,7 @@ def main() -> None:
     for split in ("val", "test_2016_flickr", "test_2017_flickr"):
         src, ref = multi30k(split, src_lang, tgt_lang, args.root)
         tic = time.perf_counter()
-        hyps = [t.text for t in tr.translate(src)]
+        hyps = tr.translate(src, beam=beam, alpha=alpha)
         sps = len(src) / (time.perf_counter() - tic)
         cased = corpus_scores(hyps, ref)
         lc = corpus_scores(hyps, ref, lowercase=True, metrics=("bleu",))

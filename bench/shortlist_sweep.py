@@ -32,13 +32,13 @@ def main() -> None:
     ap.add_argument("--root", default=None, help="Multi30k folder (default ../shared/data/multi30k)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    tr = Translator.from_dir(args.model, device="cpu")
+    tr = Translator.load(args.model, device="cpu")
     src_lang, tgt_lang = tr.config.data.src_lang, tr.config.data.tgt_lang
     src, ref = multi30k(args.split, src_lang, tgt_lang, args.root)
     train_src, train_tgt = multi30k("train", src_lang, tgt_lang, args.root)
     tgt_ids = tr.tgt_tok.encode(train_tgt)
     table = ibm1(tr.src_tok.encode(train_src), tgt_ids, len(tr.src_tok), len(tr.tgt_tok))  # once, for all sizes
-    tr.translate(src[:64])  # warm-up
+    tr.generate(src[:64])  # warm-up
     print(f"{Path(args.model).name} on {args.split} ({len(src)} sentences), beam {tr.search.beam}, "
           f"alpha {tr.search.alpha}, {args.threads} threads\n")
     print("| shortlist (top per source piece : most frequent) | mean size per batch | BLEU | sentences/s |")
@@ -54,7 +54,7 @@ def main() -> None:
             cand = tr.shortlist.candidates
             tr.shortlist.candidates = lambda s, _c=cand: widths.append(len(v := _c(s))) or v
         tic = time.perf_counter()
-        hyps = [t.text for t in tr.translate(src)]
+        hyps = [t.text for t in tr.generate(src)]
         speed = len(src) / (time.perf_counter() - tic)
         bleu = corpus_scores(hyps, [ref], metrics=("bleu",))["bleu"].score
         mean = f"{sum(widths) / len(widths):,.0f}" if widths else f"{len(tr.tgt_tok):,}"

@@ -47,10 +47,10 @@ def train_speed(config: str, steps: int, model_dir: str | None) -> tuple[float, 
 
 
 def translate_speed(model_dir: str, src: list[str], beam: int, batch_size: int, shortlist: bool = True) -> float:
-    tr = Translator.from_dir(model_dir, device="cpu", beam=beam, batch_size=batch_size, shortlist=shortlist)
-    tr.translate(src[:32])  # warm-up
+    tr = Translator.load(model_dir, device="cpu", beam=beam, batch_size=batch_size, shortlist=shortlist)
+    tr.generate(src[:32])  # warm-up
     tic = time.perf_counter()
-    tr.translate(src)
+    tr.generate(src)
     return len(src) / (time.perf_counter() - tic)
 
 

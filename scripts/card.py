@@ -14,9 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
-from seq2seq.translate import load_model_dir
+from seq2seq.loading import load
 
 
 def main() -> None:
@@ -31,7 +29,8 @@ def main() -> None:
     ap.add_argument("--note", default="")
     args = ap.parse_args()
     out = Path("checkpoints") / args.name
-    cfg, model, _, _ = load_model_dir(out, torch.device("cpu"))
+    loaded = load(out, "cpu")
+    cfg, model = loaded.config, loaded.model
     n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     backbone = sum(p.numel() for n, p in model.named_parameters() if n.startswith("encoder.backbone."))
     log = [json.loads(line) for line in Path(args.log or out / "log.jsonl").read_text().splitlines()]

@@ -1,7 +1,38 @@
-"""seq2seq: recurrent encoder-decoder models for translation and image captioning."""
+"""seq2seq: recurrent encoder-decoder models for translation and image captioning.
+
+    from seq2seq import Translator, Captioner
+    Translator.load("multi30k-en-de").translate("A dog runs.")      # -> one German sentence
+    Captioner.load("flickr8k-en").caption("photo.jpg")               # -> one caption
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+__all__ = ["Translator", "Captioner", "SearchConfig", "UserError", "__version__"]
+
+if TYPE_CHECKING:  # imported lazily at run time, so that `import seq2seq` stays light
+    from seq2seq.caption import Captioner
+    from seq2seq.config import SearchConfig
+    from seq2seq.translate import Translator
 
 
 class UserError(Exception):
     """A problem with the user's input (file, config, argument): shown as one line, exit code 2."""
+
+
+def __getattr__(name: str):
+    if name == "Translator":
+        from seq2seq.translate import Translator
+
+        return Translator
+    if name == "Captioner":
+        from seq2seq.caption import Captioner
+
+        return Captioner
+    if name == "SearchConfig":
+        from seq2seq.config import SearchConfig
+
+        return SearchConfig
+    raise AttributeError(f"module 'seq2seq' has no attribute {name!r}")

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Sequence, Union
 
 import torch
 
 from seq2seq import UserError
 from seq2seq.config import SearchConfig
+from seq2seq.model.fast import FastStep
 from seq2seq.search import decode
 from seq2seq.tokenizer import Tokenizer
+
+ImageLike = Union[str, Path, bytes, "PIL.Image.Image"]  # noqa: F821
 
 
 @dataclass
@@ -24,7 +28,8 @@ class Caption:
 
 @torch.inference_mode()
 def caption_sources(model, tok: Tokenizer, sources: list[torch.Tensor], search: SearchConfig,
-                    device: torch.device, return_attention: bool = False) -> list[Caption]:
+                    device: torch.device, return_attention: bool = False,
+                    progress: Callable[[int], None] | None = None) -> list[Caption]:
     """Caption a list of encoder inputs: cached features (N, C) or transformed images (3, H, W)."""
     model.eval()
     out: list[Caption] = []
@@ -32,45 +37,70 @@ def caption_sources(model, tok: Tokenizer, sources: list[torch.Tensor], search: 
         x = torch.stack(sources[s : s + search.batch_size]).to(device).float()
         lengths = torch.ones(x.size(0), dtype=torch.long)
         enc = model.encode(x, lengths)
-        hyp = decode(model.decoder, enc, lengths, search.beam, search.alpha, search.nbest, search.max_len_ratio,
-                     search.max_len_offset, return_attention)
+        hyp = decode(FastStep(model.decoder), enc, lengths, search.beam, search.alpha, search.nbest,
+                     search.max_len_ratio, search.max_len_offset, return_attention)
         for k in range(x.size(0)):
             texts = tok.decode(hyp.tokens[k])
             attn = hyp.attention[k][0] if hyp.attention is not None else None
             out.append(Caption(texts[0], hyp.scores[k][0], list(zip(texts, hyp.scores[k])),
                                tok.pieces(hyp.tokens[k][0]) + ["</s>"], attn))
+        if progress:
+            progress(x.size(0))
     return out
 
 
-class Captioner:
-    """Captions image files with a trained captioning model directory."""
+def as_rgb(image: object, index: int = 0):
+    """A path, bytes or a PIL image of any mode -> an 8-bit RGB PIL image; anything else is a UserError."""
+    from PIL import Image
 
-    def __init__(self, model, tok: Tokenizer, search: SearchConfig, device: torch.device, image_size: int = 224):
-        self.model, self.tok, self.search, self.device, self.image_size = model, tok, search, device, image_size
+    from seq2seq.images import load_image, to_rgb, upright
+
+    if isinstance(image, Image.Image):
+        return to_rgb(upright(image))
+    if isinstance(image, (str, Path)):
+        return load_image(image)
+    if isinstance(image, (bytes, bytearray)):
+        return load_image(bytes(image), name=f"image {index}")
+    raise UserError(f"image {index}: expected a file path, bytes or a PIL image, got {type(image).__name__}")
+
+
+class Captioner:
+    """A captioning model ready to decode; `search` holds default settings, each call may change them."""
+
+    def __init__(self, model, tok: Tokenizer, search: SearchConfig | None = None, device: torch.device | str = "cpu",
+                 image_size: int = 224, config=None, model_dir: Path | None = None):
+        self.model, self.tok, self.search = model, tok, search or SearchConfig()
+        self.device, self.image_size = torch.device(device), image_size
+        self.config, self.model_dir = config, model_dir
 
     @classmethod
-    def from_dir(cls, model_dir: str | Path, device: str = "auto", **search_overrides) -> "Captioner":
-        from seq2seq.translate import load_model_dir, resolve_device
+    def load(cls, name_or_dir: str | Path, device: str = "auto", *, checkpoint: str | None = None,
+             **search) -> "Captioner":
+        """A shipped captioner by name or any captioning model directory (see `Translator.load`)."""
+        from seq2seq.loading import load
 
-        dev = resolve_device(device)
-        cfg, model, _, tok = load_model_dir(model_dir, dev)
-        if cfg.model.encoder != "image":
-            raise UserError(f"{model_dir} is a translation model, not a captioning model")
-        search = replace(cfg.search, **{k: v for k, v in search_overrides.items() if v is not None})
-        search.validate()
-        c = cls(model, tok, search, dev, cfg.data.image_size)
-        c.config, c.model_dir = cfg, Path(model_dir)
-        return c
+        m = load(name_or_dir, device, checkpoint=checkpoint, task="caption")
+        return cls(m.model, m.tgt_tok, m.config.search.updated(**search), m.device, m.config.data.image_size,
+                   m.config, m.model_dir)
 
-    def caption_images(self, images, return_attention: bool = False) -> list[Caption]:
-        """Captions of PIL images (already loaded and checked)."""
+    def caption(self, image: ImageLike | Sequence[ImageLike], **search) -> str | list[str]:
+        """One image (a path, bytes or a PIL image of any mode) -> its caption; a list -> a list of captions."""
+        if isinstance(image, (list, tuple)):
+            return [c.text for c in self.generate(image, **search)]
+        return self.generate([image], **search)[0].text
+
+    def generate(self, images: Sequence[ImageLike], return_attention: bool = False,
+                 progress: Callable[[int], None] | None = None, **search) -> list[Caption]:
+        """One Caption (text, score, n-best, tokens, attention over the image grid) per image, in order."""
         from seq2seq.images import eval_transform
 
+        s = self.search.updated(**search)
         tf = eval_transform(self.image_size)
-        return caption_sources(self.model, self.tok, [tf(im) for im in images], self.search, self.device,
-                               return_attention)
+        sources = [tf(as_rgb(im, i)) for i, im in enumerate(images)]
+        return caption_sources(self.model, self.tok, sources, s, self.device, return_attention, progress)
 
-    def caption_files(self, paths: list[str | Path]) -> list[Caption | UserError]:
+    def caption_files(self, paths: Sequence[str | Path], progress: Callable[[int], None] | None = None,
+                      **search) -> list[Caption | UserError]:
         """One result per path, in order: a Caption, or the error that file gave (the others still run)."""
         from seq2seq.images import load_image
 
@@ -81,7 +111,9 @@ class Captioner:
                 loaded[i] = load_image(p)
             except UserError as e:
                 results[i] = e
-        caps = self.caption_images(list(loaded.values())) if loaded else []
+        if progress and len(loaded) < len(paths):
+            progress(len(paths) - len(loaded))
+        caps = self.generate(list(loaded.values()), progress=progress, **search) if loaded else []
         for i, c in zip(loaded, caps):
             results[i] = c
         return results

@@ -182,10 +182,16 @@ class SearchConfig:
     def validate(self) -> None:
         _check(self.beam >= 1, "search.beam must be >= 1")
         _check(1 <= self.nbest <= self.beam, "need 1 <= search.nbest <= search.beam")
-        _check(self.alpha >= 0, "search.alpha must be >= 0")
-        _check(self.max_len_ratio >= 0 and self.max_len_offset >= 1, "need search.max_len_ratio >= 0 and "
-               "search.max_len_offset >= 1")
+        _check(0 <= self.alpha <= 10, "search.alpha must be in [0, 10]")  # GNMT uses 0.6-1.0; NaN fails too
+        _check(0 <= self.max_len_ratio <= 100 and 1 <= self.max_len_offset <= 10_000,
+               "need 0 <= search.max_len_ratio <= 100 and 1 <= search.max_len_offset <= 10000")
         _check(self.batch_size >= 1, "search.batch_size must be >= 1")
+
+    def updated(self, **settings) -> "SearchConfig":
+        """A validated copy with these settings changed (a None value leaves a setting as it is)."""
+        values = dataclasses.asdict(self)
+        values.update({k: v for k, v in settings.items() if v is not None})
+        return from_dict({"search": values}).search
 
 
 @dataclass
@@ -204,6 +210,11 @@ class Config:
         if self.model.share_embeddings:
             _check(self.data.joint_vocab, "model.share_embeddings needs data.joint_vocab")
         return self
+
+    @property
+    def task(self) -> str:
+        """'caption' for an image encoder, else 'translate': the one place the model's kind is read."""
+        return "caption" if self.model.encoder == "image" else "translate"
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

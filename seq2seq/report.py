@@ -494,9 +494,9 @@ def decode_translation(args) -> Eval:
     model_dir = _resolve_model(args.model, "translate")
     if _encoder_kind(model_dir) == "image":
         raise UserError(f"{model_dir} is a captioning model; give --images/--captions or --dataset instead of --src")
-    tr = Translator.from_dir(model_dir, args.device, **_overrides(args))
+    tr = Translator.load(model_dir, args.device, **_overrides(args))
     t0 = time.perf_counter()
-    hyps = [t.text for t in tr.translate(src)]
+    hyps = tr.translate(src)
     seconds = time.perf_counter() - t0
     inputs = [("source", args.src)] + [(f"reference {i + 1}" if len(refs) > 1 else "reference", r)
                                        for i, r in enumerate(args.ref)]
@@ -518,7 +518,7 @@ def decode_captions(args) -> Eval:
     if not paths:
         raise UserError("no images to caption")
     model_dir = _resolve_model(args.model, "caption")
-    cap = Captioner.from_dir(model_dir, args.device, **_overrides(args))
+    cap = Captioner.load(model_dir, args.device, **_overrides(args))
     hyps, seconds = caption_paths(cap, paths)
     n_refs = max(len(c) for c in caps)
     streams = [[c[k] if k < len(c) else c[0] for c in caps] for k in range(n_refs)]  # as the trainer pads
@@ -543,7 +543,7 @@ def caption_paths(cap, paths: list[Path]) -> tuple[list[str], float]:
     for s in range(0, len(paths), step):
         images = [load_image(p) for p in paths[s : s + step]]
         t0 = time.perf_counter()
-        hyps += [normalize_caption(c.text) for c in cap.caption_images(images)]
+        hyps += [normalize_caption(c.text) for c in cap.generate(images)]
         seconds += time.perf_counter() - t0
     return hyps, seconds
 
@@ -580,11 +580,11 @@ def decode_compare(ev: Eval, args) -> tuple[list[str], str]:
 
         if _encoder_kind(model_dir) == "image":
             raise UserError(f"--compare {args.compare} is a captioning model; compare translation models")
-        tr = Translator.from_dir(model_dir, args.device, **_overrides(args))
-        return [t.text for t in tr.translate(ev.sources)], system_name(model_dir)
+        tr = Translator.load(model_dir, args.device, **_overrides(args))
+        return tr.translate(ev.sources), system_name(model_dir)
     from seq2seq.caption import Captioner
 
-    cap = Captioner.from_dir(model_dir, args.device, **_overrides(args))
+    cap = Captioner.load(model_dir, args.device, **_overrides(args))
     return caption_paths(cap, [Path(p) for p in ev.sources])[0], system_name(model_dir)
 
 
@@ -882,7 +882,7 @@ def section_attention(doc: Doc, ev: Eval, k: int) -> None:
     if ev.task == "translate":
         doc.p("Attention weights of the best hypothesis, decoded again for these sentences with the same search: "
               "rows are hypothesis pieces (the last is end-of-sentence), columns source pieces; each row sums to 1.")
-        res = ev.translator.translate([ev.sources[i] for i in picks], return_attention=True, warn=lambda m: None)
+        res = ev.translator.generate([ev.sources[i] for i in picks], return_attention=True, warn=lambda m: None)
         for i, r in zip(picks, res):
             doc.h3(f"line {i + 1} (chrF {ev.chrf[i]:.1f})")
             if r.attention is None:
@@ -898,7 +898,7 @@ def section_attention(doc: Doc, ev: Eval, k: int) -> None:
     doc.p("Show-Attend-and-Tell view: for each generated word, its attention over the image's feature grid "
           "(reshaped to the grid, upsampled bilinearly, each panel scaled to its own maximum; bright = attended).")
     images = [load_image(ev.sources[i]) for i in picks]
-    caps = ev.captioner.caption_images(images, return_attention=True)
+    caps = ev.captioner.generate(images, return_attention=True)
     for i, img, c in zip(picks, images, caps):
         doc.h3(f"{Path(ev.sources[i]).name} (chrF {ev.chrf[i]:.1f})")
         if c.attention is None:

@@ -95,7 +95,7 @@ class TextTask:
         from seq2seq.translate import Translator
 
         tr = Translator(model, self.src_tok, self.tgt_tok, search, device, shortlist=self.shortlist)
-        return [t.text for t in tr.translate(self.valid_src_text, warn=lambda m: None)]
+        return [t.text for t in tr.generate(self.valid_src_text, warn=lambda m: None)]
 
 
 def load_captions(cfg: Config, split: str) -> tuple[list[Path], list[list[str]]]:
@@ -193,4 +193,4 @@ class CaptionTask:
 
 
 def make_task(cfg: Config, model_dir: Path, log=print):
-    return (CaptionTask if cfg.model.encoder == "image" else TextTask)(cfg, model_dir, log)
+    return (CaptionTask if cfg.task == "caption" else TextTask)(cfg, model_dir, log)

@@ -23,7 +23,7 @@ from seq2seq.model import build_model
 from seq2seq.model.seq2seq import count_parameters
 from seq2seq.tasks import make_task
 from seq2seq.tokenizer import PAD
-from seq2seq.translate import resolve_device
+from seq2seq.loading import resolve_device
 
 
 class TrainingError(UserError):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
@@ -60,16 +59,13 @@ def create_app(translators: dict, captioners: dict | None = None, batching: bool
     def runner(tr):
         def run(texts, options):
             beam, nbest, attention = options
-            tr_opts = replace(tr.search, beam=beam, nbest=nbest)
-            local = type(tr)(tr.model, tr.src_tok, tr.tgt_tok, tr_opts, tr.device, tr.max_src_tokens)
-            return local.translate(texts, return_attention=attention, warn=lambda m: None)
+            return tr.generate(texts, return_attention=attention, warn=lambda m: None, beam=beam, nbest=nbest)
         return run
 
     def cap_runner(cap):
         def run(images, options):
             beam, attention = options
-            local = type(cap)(cap.model, cap.tok, replace(cap.search, beam=beam, nbest=1), cap.device, cap.image_size)
-            return local.caption_images(images, return_attention=attention)
+            return cap.generate(images, return_attention=attention, beam=beam, nbest=1)
         return run
 
     @asynccontextmanager

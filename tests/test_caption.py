@@ -23,7 +23,7 @@ def trained(tmp_path_factory):
 
 def test_learns_to_name_colour_and_shape(trained):
     tmp, cfg = trained
-    cap = Captioner.from_dir(cfg.model_dir, "cpu")
+    cap = Captioner.load(cfg.model_dir, "cpu")
     rng = random.Random(99)
     truth, images = [], []
     for colour in COLOURS:
@@ -31,7 +31,7 @@ def test_learns_to_name_colour_and_shape(trained):
             for _ in range(3):
                 truth.append((colour, shape))
                 images.append(draw(colour, shape, rng))
-    out = cap.caption_images(images)
+    out = cap.generate(images)
     right = sum(f"{col} {sh}" in c.text for c, (col, sh) in zip(out, truth))
     assert right / len(truth) >= 0.8, [c.text for c in out]
 
@@ -95,7 +95,7 @@ def test_translation_model_is_not_a_captioner(tmp_path):
     cfg = tiny_config(tmp_path, train={"max_steps": 1, "valid_every": 1})
     Trainer(cfg, progress=False).train()
     with pytest.raises(UserError, match="not a captioning model"):
-        Captioner.from_dir(cfg.model_dir, "cpu")
+        Captioner.load(cfg.model_dir, "cpu")
 
 
 def test_cider_d_hand_computed():

@@ -52,8 +52,8 @@ def test_shipped_translator_agrees_with_the_cpu():
     model = resolve(None, "en", "de")
     texts = ["A dog runs through the grass.", "Two men are playing football in a park.",
              "A little girl in a pink dress is climbing the stairs.", "People are walking down a busy street."]
-    cpu = [t.text for t in Translator.from_dir(model, "cpu").translate(texts)]
-    gpu = [t.text for t in Translator.from_dir(model, "cuda").translate(texts)]
+    cpu = Translator.load(model, "cpu").translate(texts)
+    gpu = Translator.load(model, "cuda").translate(texts)
     assert sum(a == b for a, b in zip(cpu, gpu)) >= len(texts) - 1
     assert all(gpu)
 
@@ -61,9 +61,9 @@ def test_shipped_translator_agrees_with_the_cpu():
 def test_shipped_captioner_runs_on_cuda():
     from seq2seq.caption import Captioner
 
-    cap = Captioner.from_dir(resolve("flickr8k-en"), "cuda")
+    cap = Captioner.load(resolve("flickr8k-en"), "cuda")
     img = Image.new("RGB", (224, 224), (40, 120, 40))
-    out = cap.caption_images([img, img.transpose(Image.FLIP_LEFT_RIGHT)], return_attention=True)
+    out = cap.generate([img, img.transpose(Image.FLIP_LEFT_RIGHT)], return_attention=True)
     assert len(out) == 2 and all(c.text for c in out)
 
 

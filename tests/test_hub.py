@@ -43,8 +43,8 @@ def test_export_is_fp16_and_translates_like_the_original(run_dir, tmp_path):
     assert sd["decoder.embedding.weight"].untyped_storage().data_ptr() == tied.untyped_storage().data_ptr()
     assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "log.jsonl", "model.pt", "shortlist.pt", "spm.model"]
     texts = ["1 2 3", "4 5 6 7", "9"]
-    a = [t.text for t in Translator.from_dir(run_dir, "cpu").translate(texts)]
-    b = [t.text for t in Translator.from_dir(out, "cpu").translate(texts)]
+    a = Translator.load(run_dir, "cpu").translate(texts)
+    b = Translator.load(out, "cpu").translate(texts)
     assert a == b
 
 
@@ -82,8 +82,8 @@ def test_cli_models_and_from_to(hub, capsys):
 
 
 def test_quantized_model_translates(run_dir):
-    tr = Translator.from_dir(run_dir, "cpu", quantize=True, beam=2)
+    tr = Translator.load(run_dir, "cpu", quantize=True, beam=2)
     kinds = {type(m).__module__ for m in tr.model.modules()}
     assert any("quantized" in k for k in kinds)
     out = tr.translate(["1 2 3", "", "4 5"])
-    assert len(out) == 3 and out[1].text == ""
+    assert len(out) == 3 and out[1] == ""

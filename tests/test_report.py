@@ -277,7 +277,7 @@ def test_caption_report(captioning, tmp_path):
     assert thumbs  # examples show the images
     # the numbers are the metric functions' on the same captions
     paths, caps = caption_table(captioning["tsv"], None)
-    cap = Captioner.from_dir(captioning["model"], "cpu")
+    cap = Captioner.load(captioning["model"], "cpu")
     hyps = [normalize_caption(c.text) for c in cap.caption_files(paths)]
     streams = [[c[k] if k < len(c) else c[0] for c in caps] for k in range(max(map(len, caps)))]
     want = {k: v.score for k, v in caption_bleu(hyps, streams).items()}

@@ -10,7 +10,7 @@ import torch
 from seq2seq.batching import collate
 from seq2seq.config import ModelConfig
 from seq2seq.model import EncoderOutput, build_model
-from seq2seq.search import beam_search, decode, greedy_search, length_penalty
+from seq2seq.search import Columns, beam_search, decode, greedy_search, length_penalty, select
 from seq2seq.tokenizer import BOS, EOS, UNK
 
 A, B_ = 4, 5  # two real tokens for the scripted model
@@ -27,6 +27,8 @@ class PrefixState:
 class ScriptedDecoder:
     """Next-token probabilities are a fixed table of the prefix; unknown prefixes end (EOS) for sure."""
 
+    columns = None  # logits over the whole vocabulary
+
     def __init__(self, table: dict[tuple, dict[int, float]], vocab: int = 6):
         self.table, self.vocab = table, vocab
 
@@ -36,7 +38,7 @@ class ScriptedDecoder:
     def init_state(self, enc):
         return PrefixState([() for _ in range(enc.memory.size(0))])
 
-    def step(self, tokens, state, enc, keys):
+    def step(self, tokens, state, enc, keys, group=1):
         prefixes = [p if t == BOS else p + (t,) for p, t in zip(state.prefixes, tokens.tolist())]
         logits = torch.full((len(prefixes), self.vocab), float("-inf"))
         for i, p in enumerate(prefixes):
@@ -99,9 +101,9 @@ class RowCounter(ScriptedDecoder):
         super().__init__(table)
         self.rows = []
 
-    def step(self, tokens, state, enc, keys):
+    def step(self, tokens, state, enc, keys, group=1):
         self.rows.append(tokens.numel())
-        return super().step(tokens, state, enc, keys)
+        return super().step(tokens, state, enc, keys, group)
 
 
 def test_ended_sentences_leave_the_batch():
@@ -224,3 +226,52 @@ def test_nbest_distinct_and_sorted():
         out = decode(m.decoder, m.encode(b.src, b.src_lengths), b.src_lengths, beam=5, alpha=0.6, nbest=5)
     assert len(out.tokens[0]) == 5 and len({tuple(t) for t in out.tokens[0]}) == 5
     assert out.scores[0] == sorted(out.scores[0], reverse=True)
+
+
+# --- the pure per-step selection, by hand ---------------------------------------------------------------------
+
+def _logp(rows):
+    return torch.log(torch.tensor(rows)).unsqueeze(0)  # (1, K, V); 0 -> -inf
+
+
+#          PAD  UNK  BOS  EOS  A
+STEP = [[0.0, 0.1, 0.0, 0.5, 0.4],   # beam 0 (score 0)
+        [0.0, 0.2, 0.0, 0.7, 0.1]]   # beam 1 (score -1)
+
+
+def test_select_by_hand():
+    """Candidates by total score: EOS0 -0.69, A0 -0.92, EOS1 -1.36, UNK0 -2.30. EOS0 ranks within the top K=2 and
+    finishes; EOS1 ranks third, beyond K, so it may not finish even with a free place; A0 and UNK0 live on."""
+    cols = Columns.of(None, 5, "cpu")
+    alive = torch.tensor([[0.0, -1.0]])
+    fin = torch.full((1, 2), float("-inf"))
+    sel = select(_logp(STEP), alive, fin, t=0, alpha=0.0, columns=cols)
+    assert sel.beam.tolist() == [[0, 0, 1, 0]] and sel.token.tolist() == [[EOS, A, EOS, UNK]]
+    assert sel.fin_scores[0, 0].item() == pytest.approx(math.log(0.5))
+    assert sel.fin_scores[0, 1].item() == float("-inf")  # EOS1 did not make it
+    assert sel.fin_pick[0, 0].item() == 2 + 0  # the first candidate, after the 2 old finished places
+    assert sel.alive_pick.tolist() == [[1, 3]]
+    assert sel.alive_scores[0].tolist() == pytest.approx([math.log(0.4), math.log(0.1)])
+
+
+def test_select_normalises_finished_scores_by_length():
+    cols = Columns.of(None, 5, "cpu")
+    sel = select(_logp(STEP), torch.tensor([[0.0, -1.0]]), torch.full((1, 1), float("-inf")), t=2, alpha=1.0,
+                 columns=cols)
+    assert sel.fin_scores[0, 0].item() == pytest.approx(math.log(0.5) / ((5 + 3) / 6))
+    assert sel.alive_scores[0, 0].item() == pytest.approx(math.log(0.4))  # live scores stay raw sums
+
+
+def test_select_keeps_a_better_old_finished_hypothesis():
+    cols = Columns.of(None, 5, "cpu")
+    sel = select(_logp(STEP), torch.tensor([[0.0, -1.0]]), torch.tensor([[-0.1]]), t=0, alpha=0.0, columns=cols)
+    assert sel.fin_pick.tolist() == [[0]] and sel.fin_scores.tolist() == [[pytest.approx(-0.1)]]
+
+
+def test_select_maps_shortlist_columns_to_ids():
+    """With a shortlist, column j scores token ids[j]: the selection reports token ids, not columns."""
+    ids = torch.tensor([1, 3, 9])  # UNK, EOS, word 9
+    cols = Columns.of(ids, 3, "cpu")
+    logp = torch.log(torch.tensor([[[0.2, 0.3, 0.5]]]))  # K = 1
+    sel = select(logp, torch.zeros(1, 1), torch.full((1, 1), float("-inf")), t=0, alpha=0.0, columns=cols)
+    assert sel.token.tolist() == [[9, EOS]] and sel.alive_pick.tolist() == [[0]]

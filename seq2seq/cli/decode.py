@@ -50,6 +50,10 @@ def register(sub) -> None:
     decode_args(ca, "images")
 
 
+def _warn(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)
+
+
 def _read_inputs(texts: list[str]) -> list[str]:
     if texts:
         return texts
@@ -65,14 +69,14 @@ def _translator(args):
     from seq2seq.translate import Translator
 
     model_dir = resolve(args.model, args.src_lang, args.tgt_lang)
-    return Translator.from_dir(model_dir, args.device, quantize=args.quantize, **search_overrides(args))
+    return Translator.load(model_dir, args.device, quantize=args.quantize, **search_overrides(args))
 
 
 def _cmd_translate(args) -> int:
     translator = _translator(args)
     texts = _read_inputs(args.text)
     out = sys.stdout
-    for res in translator.translate(texts):
+    for res in translator.generate(texts, warn=_warn):
         if translator.search.nbest > 1:  # n-best: "score<TAB>text" lines, a blank line after each input
             for text, score in res.nbest:
                 out.write(f"{score:.4f}\t{text}\n")
@@ -93,7 +97,7 @@ def _cmd_evaluate(args) -> int:
         if len(r) != len(src):
             raise UserError(f"{path} has {len(r)} lines but {args.src} has {len(src)}")
     translator = _translator(args)
-    hyps = [t.text for t in translator.translate(src)]
+    hyps = [t.text for t in translator.generate(src, warn=_warn)]
     if args.output:
         Path(args.output).write_text("".join(h + "\n" for h in hyps))
     scores = corpus_scores(hyps, refs, lowercase=args.lowercase)
@@ -111,8 +115,8 @@ def _cmd_caption(args) -> int:
     from seq2seq.hub import resolve
 
     model_dir = resolve(args.model, task="caption")
-    captioner = Captioner.from_dir(model_dir, args.device, beam=args.beam, alpha=args.alpha,
-                                   batch_size=args.batch_size)
+    captioner = Captioner.load(model_dir, args.device, beam=args.beam, alpha=args.alpha,
+                               batch_size=args.batch_size)
     failed = 0
     for path, res in zip(args.images, captioner.caption_files(args.images)):
         if isinstance(res, UserError):

@@ -34,7 +34,7 @@ def _cmd_serve(args) -> int:
     from seq2seq.translate import Translator
 
     from seq2seq.caption import Captioner
-    from seq2seq.config import load_config
+    from seq2seq.loading import model_task
 
     names = args.model or list(shipped())
     if not names:
@@ -42,10 +42,10 @@ def _cmd_serve(args) -> int:
     translators, captioners = {}, {}
     for n in names:
         path = resolve(n)
-        if load_config(path / "config.yaml").model.encoder == "image":
-            captioners[path.name] = Captioner.from_dir(path, args.device)
+        if model_task(path) == "caption":
+            captioners[path.name] = Captioner.load(path, args.device)
         else:
-            translators[path.name] = Translator.from_dir(path, args.device, quantize=args.quantize)
+            translators[path.name] = Translator.load(path, args.device, quantize=args.quantize)
     try:  # the default direction (en->de) first: the app's default model is the first one
         default = resolve(None).name
         translators = dict(sorted(translators.items(), key=lambda kv: kv[0] != default))

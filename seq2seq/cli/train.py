@@ -75,7 +75,7 @@ def _cmd_shortlist(args) -> int:
 
     model_dir = resolve(args.model, None, None)
     cfg = load_config(model_dir / "config.yaml")
-    if cfg.model.encoder == "image":
+    if cfg.task == "caption":
         raise UserError(f"{model_dir} is a captioning model; shortlists are for translation")
     if bool(args.src) != bool(args.tgt):
         raise UserError("give both --src and --tgt, or neither (the model's training data)")

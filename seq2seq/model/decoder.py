@@ -1,35 +1,34 @@
 """The shared attention decoder: stacked RNN/LSTM/GRU, attention over any encoder's memory, input feeding,
 deep output and (optionally tied) softmax projection. It sees encoders only through `EncoderOutput`.
+
+This is the plain model, the definition of a step; `seq2seq.model.fast` computes the same step faster for
+decoding, behind the same signature.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from seq2seq.model.attention import Attention
 from seq2seq.model.interface import DecoderState, EncoderOutput
-from seq2seq.model.kernels import Packed
 from seq2seq.model.text_encoder import make_rnn
-from seq2seq.tokenizer import BOS, PAD
+from seq2seq.tokenizer import PAD
 
 CELL_STEP = {"gru": torch.gru_cell, "rnn": torch.rnn_tanh_cell}  # LSTM's cell also carries c
 
 
-@dataclass
-class StepCache:
-    """What `Decoder.step_cache` prepares once per batch so that each search step does less."""
-
-    output: Packed  # the output layer, cut to the shortlist when there is one
-    cells: list[Packed] | None = None  # LSTM layers: [input; hidden] -> gates, biases summed (None: the plain path)
-    combine: Packed | None = None  # [top state; context] -> attentional vector
-    gates: torch.Tensor | None = None  # (M + 1, G) the embedding's share of the first layer's gates
-    row: torch.Tensor | None = None  # (V,) row of `gates` for a token id (-1: not there)
+def cell_step(kind: str, rnn: nn.Module, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None):
+    """One step of a one-layer torch RNN module on its own weights: x (B, in), h and c (B, H) -> new h, c."""
+    w = (rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0)
+    if kind == "lstm":
+        return torch.lstm_cell(x, (h, c), *w)
+    return CELL_STEP[kind](x, h, *w), None
 
 
 class Decoder(nn.Module):
+    columns = None  # the logits' columns are the whole target vocabulary (see model.interface.Stepper)
+
     def __init__(self, vocab_size: int, emb_dim: int, hidden: int, layers: int, memory_dim: int, init_dim: int,
                  cell: str = "lstm", attention: str = "bahdanau", attn_dim: int = 0, input_feeding: bool = True,
                  deep_output: bool = True, dropout: float = 0.3, emb_dropout: float = 0.3, residual: bool = True,
@@ -53,7 +52,6 @@ class Decoder(nn.Module):
         if tie_embeddings:
             self.output.weight = self.embedding.weight
 
-    # -- state -------------------------------------------------------------------------------------------
     def init_state(self, enc: EncoderOutput) -> DecoderState:
         """Initial hidden (and cell) state of every layer from the encoder's summary vector."""
         B = enc.init_state.size(0)
@@ -67,155 +65,72 @@ class Decoder(nn.Module):
         """Attention keys, projected once per source; pass them to every `step`."""
         return self.attention.precompute(enc.memory) if self.attention is not None else None
 
-    # -- computation -------------------------------------------------------------------------------------
-    def _rnn(self, x: torch.Tensor, state: DecoderState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """x (B, T, in) through the stack -> top outputs (B, T, H), new hidden and cell (L, B, H).
-
-        A single step uses the fused cell kernels on the layers' own weights: the sequence RNN kernel would
-        repack its weights on every call, which dominates step-by-step decoding on a CPU.
-        """
-        if x.size(1) == 1 and hasattr(self.layers[0], "weight_ih_l0"):  # (int8-quantized layers have no such)
-            return self._cells(x.squeeze(1), state)
+    def run_layers(self, x: torch.Tensor, state: DecoderState):
+        """The layer stack. x (B, in) is one step, x (B, T, in) a whole sequence (each layer's RNN kernel)
+        -> top output (B, [T,] H), new hidden and cell (L, B, H). Residual connections from layer 2 up."""
         hs, cs = [], []
         for i, rnn in enumerate(self.layers):
-            h0 = state.hidden[i : i + 1]
-            if self.cell == "lstm":
-                out, (h, c) = rnn(x, (h0, state.cell[i : i + 1]))
-                cs.append(c)
+            c0 = state.cell[i] if self.cell == "lstm" else None
+            if x.dim() == 2:  # a step: the cell function on the layer's own weights
+                out, c = cell_step(self.cell, rnn, x, state.hidden[i], c0)
+                h = out
+            elif self.cell == "lstm":
+                out, (h, c) = rnn(x, (state.hidden[i : i + 1], c0.unsqueeze(0)))
+                h, c = h[0], c[0]
             else:
-                out, h = rnn(x, h0)
+                out, h = rnn(x, state.hidden[i : i + 1])
+                h, c = h[0], None
             hs.append(h)
+            cs.append(c)
             x = out + x if (self.residual and i > 0) else out
             if i < self.num_layers - 1:
                 x = self.dropout(x)
-        return x, torch.cat(hs), (torch.cat(cs) if cs else None)
+        return x, torch.stack(hs), (torch.stack(cs) if self.cell == "lstm" else None)
 
-    def _cells(self, x: torch.Tensor, state: DecoderState):
-        """One step, x (B, in) -> top output (B, 1, H), hidden and cell (L, B, H)."""
-        hs, cs = [], []
-        for i, rnn in enumerate(self.layers):
-            w = (rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0)
-            if self.cell == "lstm":
-                h, c = torch.lstm_cell(x, (state.hidden[i], state.cell[i]), *w)
-                cs.append(c)
-            else:
-                h = CELL_STEP[self.cell](x, state.hidden[i], *w)
-            hs.append(h)
-            x = h + x if (self.residual and i > 0) else h
-            if i < self.num_layers - 1:
-                x = self.dropout(x)
-        return x.unsqueeze(1), torch.stack(hs), (torch.stack(cs) if cs else None)
+    def attend(self, h: torch.Tensor, enc: EncoderOutput, keys: torch.Tensor | None, group: int = 1):
+        """Top states (B, T, H) -> [state; context] (B, T, H + D) and attention weights (B, T, S), or the states
+        and None without attention. enc has B / group rows: each serves `group` consecutive rows of h (the beams
+        of a sentence), which attend together, so each memory is read once, not once per beam."""
+        if self.attention is None:
+            return h, None
+        B, T, H = h.shape
+        q = h.reshape(B // group, group * T, H)  # (n, group * T, H)
+        context, attn = self.attention(q, keys, enc.memory, enc.mask)  # (n, group * T, D), (n, group * T, S)
+        return torch.cat([h, context.reshape(B, T, -1)], dim=-1), attn.reshape(B, T, -1)
 
-    def _attend(self, h: torch.Tensor, enc: EncoderOutput, keys: torch.Tensor | None, combine=None):
-        """Top states (B, T, H) -> attentional vectors (B, T, O) and attention weights (B, T, S) or None.
-
-        In a step, enc may hold one memory row per group of B / len(memory) consecutive rows (the beams of a
-        sentence): the group's states then attend together, and each memory is read once, not once per beam.
-        """
-        attn = None
-        if self.attention is not None:
-            B, T, H = h.shape
-            n = enc.memory.size(0)
-            q = h if n == B else h.reshape(n, (B // n) * T, H)  # (n, group * T, H)
-            context, attn = self.attention(q, keys, enc.memory, enc.mask)  # (n, group * T, D), (n, group * T, S)
-            context, attn = context.reshape(B, T, -1), attn.reshape(B, T, -1)
-            h = torch.cat([h, context], dim=-1)
-        o = (combine or self.combine)(h)
-        if self.deep_output:
-            o = torch.tanh(o)
-        return self.dropout(o), attn
-
-    @torch.inference_mode()
-    def step_cache(self, vocab: torch.Tensor | None = None) -> StepCache:
-        """Work done once per batch of search instead of once per step; vocab (M,): a shortlist of target ids.
-
-        The output layer (cut to the shortlist), and for LSTM layers their weights packed for fast matmuls
-        (seq2seq.model.kernels). With a shortlist, the embedding's share of the first layer's gates is computed
-        for every token the search can feed back (the shortlist and BOS), so a step multiplies only the
-        fed-back attentional vector and the hidden state.
-        """
-        out = self.output
-        weight = out.weight() if callable(out.weight) else out.weight  # int8-quantized Linear: a method
-        if weight.is_quantized:
-            weight = weight.dequantize()
-        bias = out.bias() if callable(out.bias) else out.bias
-        if vocab is not None:
-            weight, bias = weight[vocab], bias[vocab]
-        cache = StepCache(Packed(weight, bias))
-        if self.cell != "lstm" or self.training or not all(hasattr(r, "weight_ih_l0") for r in self.layers):
-            return cache  # GRU, Elman RNN, int8 layers: the plain path
-        cache.cells = []
-        for i, rnn in enumerate(self.layers):
-            w_ih = rnn.weight_ih_l0  # (G, in), G = 4 * hidden
-            if i == 0 and self.input_feeding and vocab is not None:
-                E = self.embedding.embedding_dim
-                fed = torch.cat([torch.tensor([BOS], device=vocab.device), vocab])  # (M + 1,)
-                cache.row = torch.full((self.embedding.num_embeddings,), -1, dtype=torch.long, device=vocab.device)
-                cache.row[fed] = torch.arange(fed.numel(), device=vocab.device)
-                cache.gates = self.embedding(fed) @ w_ih[:, :E].t()  # (M + 1, G)
-                w_ih = w_ih[:, E:]
-            cache.cells.append(Packed(torch.cat([w_ih, rnn.weight_hh_l0], 1), rnn.bias_ih_l0 + rnn.bias_hh_l0))
-        if isinstance(self.combine, nn.Linear):
-            cache.combine = Packed(self.combine.weight, self.combine.bias)
-        return cache
-
-    def _cached_cells(self, tokens: torch.Tensor, state: DecoderState, cache: StepCache):
-        """One LSTM step with the cache's packed weights -> top output (B, 1, H), hidden and cell (L, B, H)."""
-        extra = None
-        if cache.gates is not None:  # the embedding's share is looked up; the input is the fed-back vector
-            x, extra = state.feed, cache.gates[cache.row[tokens]]  # (B, O), (B, G)
-        else:
-            x = self.embedding(tokens)  # (B, E)
-            if self.input_feeding:
-                x = torch.cat([x, state.feed], dim=-1)
-        hs, cs = [], []
-        for i, cell in enumerate(cache.cells):
-            g = cell(torch.cat([x, state.hidden[i]], dim=-1))  # (B, 4H), PyTorch's gate order i, f, g, o
-            if i == 0 and extra is not None:
-                g = g + extra
-            gi, gf, gg, go = g.chunk(4, dim=-1)
-            c = torch.sigmoid(gf) * state.cell[i] + torch.sigmoid(gi) * torch.tanh(gg)
-            h = torch.sigmoid(go) * torch.tanh(c)
-            hs.append(h)
-            cs.append(c)
-            x = h + x if (self.residual and i > 0) else h
-        return x.unsqueeze(1), torch.stack(hs), torch.stack(cs)
+    def attentional(self, hc: torch.Tensor) -> torch.Tensor:
+        """[state; context] (B, T, H + D) -> the attentional vector (B, T, O) fed to the softmax (and fed back)."""
+        o = self.combine(hc)
+        return self.dropout(torch.tanh(o) if self.deep_output else o)
 
     def step(self, tokens: torch.Tensor, state: DecoderState, enc: EncoderOutput, keys: torch.Tensor | None,
-             cache: StepCache | None = None):
+             group: int = 1):
         """One step: previous tokens (B,) -> logits (B, V), next state, attention (B, S) or None.
-
-        enc (and keys) may have B / g rows, each shared by g consecutive rows (beam search's beams). With a
-        `step_cache` for a shortlist, logits are (B, M): scores of the shortlist's tokens only (and `tokens`
-        must be in the shortlist, or BOS).
-        """
-        if cache is not None and cache.cells is not None:
-            h, hidden, cell = self._cached_cells(tokens, state, cache)
-        else:
-            x = self.emb_dropout(self.embedding(tokens)).unsqueeze(1)  # (B, 1, E)
-            if self.input_feeding:
-                x = torch.cat([x, state.feed.unsqueeze(1)], dim=-1)
-            h, hidden, cell = self._rnn(x, state)
-        o, attn = self._attend(h, enc, keys, cache.combine if cache is not None else None)  # (B, 1, O)
-        o = o.squeeze(1)
+        enc and keys have B / group rows, each shared by `group` consecutive rows (beam search's beams)."""
+        x = self.emb_dropout(self.embedding(tokens))  # (B, E)
+        if self.input_feeding:
+            x = torch.cat([x, state.feed], dim=-1)
+        h, hidden, cell = self.run_layers(x, state)  # (B, H)
+        hc, attn = self.attend(h.unsqueeze(1), enc, keys, group)
+        o = self.attentional(hc).squeeze(1)  # (B, O)
         new_state = DecoderState(hidden, cell, o if self.input_feeding else None)
-        logits = self.output(o) if cache is None else cache.output(o)  # (B, V) or (B, M)
-        return logits, new_state, (attn.squeeze(1) if attn is not None else None)
+        return self.output(o), new_state, (attn.squeeze(1) if attn is not None else None)
 
     def forward(self, tgt_in: torch.Tensor, enc: EncoderOutput) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Teacher forcing: tgt_in (B, T) -> logits (B, T, V) and attention (B, T, S) or None."""
         keys = self.precompute(enc)
         state = self.init_state(enc)
         emb = self.emb_dropout(self.embedding(tgt_in))  # (B, T, E)
-        if not self.input_feeding:  # the whole sequence in one call per layer
-            h, _, _ = self._rnn(emb, state)
-            o, attn = self._attend(h, enc, keys)
-            return self.output(o), attn
+        if not self.input_feeding:  # no step depends on the previous output: the whole sequence at once
+            h, _, _ = self.run_layers(emb, state)
+            hc, attn = self.attend(h, enc, keys)
+            return self.output(self.attentional(hc)), attn
         outs, attns = [], []
         for t in range(tgt_in.size(1)):
-            x = torch.cat([emb[:, t : t + 1], state.feed.unsqueeze(1)], dim=-1)  # (B, 1, E + O)
-            h, hidden, cell = self._rnn(x, state)
-            o, attn = self._attend(h, enc, keys)  # (B, 1, O)
+            x = torch.cat([emb[:, t], state.feed], dim=-1)  # (B, E + O)
+            h, hidden, cell = self.run_layers(x, state)
+            hc, attn = self.attend(h.unsqueeze(1), enc, keys)
+            o = self.attentional(hc)  # (B, 1, O)
             state = DecoderState(hidden, cell, o.squeeze(1))
             outs.append(o)
             attns.append(attn)

@@ -1,12 +1,14 @@
-"""The contract between any encoder and the decoder, and the decoder's per-step state.
+"""The contracts: what any encoder gives the decoder (`EncoderOutput`), the decoder's per-step state
+(`DecoderState`), and what search needs of a decoder (`Stepper`).
 
-Both carry `.select(indices)` so that search can expand a batch into beams and reorder beams, without knowing
-which encoder produced them.
+The first two carry `.select(indices)` so that search can expand a batch into beams and reorder beams, without
+knowing which encoder produced them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
@@ -35,3 +37,17 @@ class DecoderState:
     def select(self, index: torch.Tensor) -> "DecoderState":
         pick = lambda t, dim: None if t is None else t.index_select(dim, index)  # noqa: E731
         return DecoderState(pick(self.hidden, 1), pick(self.cell, 1), pick(self.feed, 0))
+
+
+class Stepper(Protocol):
+    """What search runs: `Decoder` itself, or `seq2seq.model.fast.FastStep` (the same step, faster)."""
+
+    columns: torch.Tensor | None  # (M,) target ids that the logits' columns score; None: column j is token j
+
+    def precompute(self, enc: EncoderOutput) -> torch.Tensor | None: ...
+
+    def init_state(self, enc: EncoderOutput) -> DecoderState: ...
+
+    def step(self, tokens: torch.Tensor, state: DecoderState, enc: EncoderOutput, keys: torch.Tensor | None,
+             group: int = 1) -> tuple[torch.Tensor, DecoderState, torch.Tensor | None]:
+        """tokens (B,) -> logits (B, V or M), next state, attention (B, S) or None; enc has B / group rows."""

@@ -32,11 +32,11 @@ def server(tmp_path_factory):
     cfg = tiny_config(tmp, model={"emb_dim": 32, "hidden": 64, "attention": "general"},
                       train={"max_steps": 300, "valid_every": 300, "batch_tokens": 1200, "lr": 0.005})
     Trainer(cfg, progress=False).train()
-    translator = Translator.from_dir(cfg.model_dir, "cpu", beam=2)
+    translator = Translator.load(cfg.model_dir, "cpu", beam=2)
     files = shapes_dataset(tmp / "cap" / "data", n_train=40, n_valid=4)
     ccfg = caption_config(tmp / "cap", files, max_steps=60, valid_every=60)
     Trainer(ccfg, progress=False).train()
-    captioner = Captioner.from_dir(ccfg.model_dir, "cpu", beam=2)
+    captioner = Captioner.load(ccfg.model_dir, "cpu", beam=2)
     app = create_app({"toy": translator}, {"shapes": captioner})
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -55,7 +55,7 @@ def server(tmp_path_factory):
 
 def test_translate_through_the_page(server, tmp_path):
     url, translator, captioner = server
-    expected = [t.text for t in translator.translate(["1 2 3", "4 5 6 7"])]
+    expected = translator.translate(["1 2 3", "4 5 6 7"])
     assert all(expected)  # the model has learnt enough to say something
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -73,7 +73,7 @@ def test_translate_through_the_page(server, tmp_path):
             # caption an image through the file picker
             image = draw("red", "square", random.Random(0))
             image.save(tmp_path / "red.png")
-            want = captioner.caption_images([image])[0].text
+            want = captioner.generate([image])[0].text
             page.set_input_files("#file", str(tmp_path / "red.png"))
             page.wait_for_function(f"document.querySelector('#caption').textContent === {want!r}", timeout=15000)
             page.wait_for_selector("#panels canvas", timeout=10000)
