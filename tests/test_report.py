@@ -15,7 +15,6 @@ import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -93,9 +92,10 @@ def check_page(path: Path) -> Page:
     assert not page.errors, page.errors[:5]
     assert not [t for t, _ in page.tags if t in ("script", "iframe", "object", "embed", "link")]
     for tag, a in page.tags:
-        for key in ("src", "href"):
-            if key in a:
-                assert a[key].startswith(("data:image/png;base64,", "#")), (tag, a[key][:60])
+        if "src" in a:
+            assert a["src"].startswith("data:image/png;base64,"), (tag, a["src"][:60])
+        if "href" in a:  # in-page links, and the model card's own links (followed only when clicked)
+            assert a["href"].startswith(("#", "https://")), (tag, a["href"][:60])
     assert page.imgs
     for src in page.imgs:
         Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1], validate=True))).verify()
@@ -134,10 +134,29 @@ def translation(tmp_path_factory):
     write_lines(d["src"], [XSS] + src)
     write_lines(d["ref"], [XSS_REF] + ref)
     write_lines(d["base"], ["2 1"] + [" ".join(r.split()[1:]) or "0" for r in ref])  # a baseline system's output
+    (d["model"] / "card.md").write_text(CARD)
     d["html"] = tmp / "out" / "report.html"
     assert main(["report", "--model", str(d["model"]), "--src", str(d["src"]), "--ref", str(d["ref"]), "--beam", "1",
-                 "--compare", str(d["base"]), "--bootstrap", "200", "--out", str(d["html"])]) == 0
+                 "--batch-size", "8", "--compare", str(d["base"]), "--bootstrap", "200", "--out", str(d["html"])]) == 0
     return d
+
+
+CARD = """# toy-reversal
+
+Summary: reverses digit sequences; <b>tiny</b>.
+
+| set | BLEU | chrF | TER | a long column name that makes this table wider than a phone's screen | signature |
+|---|---|---|---|---|---|
+| test | 12.5 | 40.1 | 70.2 | something | `nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0` |
+
+## Training command
+
+```bash
+seq2seq train configs/toy.yaml --set train.max_steps=40 data.train_src=/a/rather/long/path/to/some/training/file.src
+```
+
+- see [the README](https://example.org/readme)
+"""
 
 
 def test_translation_report_has_every_section(translation):
@@ -152,6 +171,17 @@ def test_translation_report_has_every_section(translation):
     assert "nrefs:1|case:mixed|eff:no|tok:13a" in text  # sacreBLEU signatures
     assert "sentences/s" in text and "parameters" in text
     assert "lexical shortlist" in text  # training made one; the report says that decoding used it
+
+
+def test_model_card_is_rendered_from_markdown(translation):
+    text = translation["html"].read_text()
+    card = text.split('<section id="model-card">')[1].split('<div class="card">')[1]
+    assert "<h4>toy-reversal</h4>" in card and "<h5>Training command</h5>" in card
+    assert "<th>BLEU</th>" in card and "<td>12.5</td>" in card and "|---|" not in card  # a table, not pipes
+    assert '<pre><code class="language-bash">seq2seq train' in card and '<a href="https://example.org/readme">' in card
+    assert "&lt;b&gt;tiny&lt;/b&gt;" in card
+    md = translation["html"].with_suffix(".md").read_text()
+    assert "#### toy-reversal" in md and "| test | 12.5 | 40.1 | 70.2 |" in md
 
 
 def test_translation_report_escapes_text(translation):
@@ -170,7 +200,7 @@ def html_escape(s: str) -> str:
 
 def test_scores_equal_evaluate_json(translation, capsys):
     rc, out, _ = run(capsys, ["evaluate", "--model", translation["model"], "--src", translation["src"], "--ref",
-                              translation["ref"], "--beam", "1", "--json"])
+                              translation["ref"], "--beam", "1", "--batch-size", "8", "--json"])
     assert rc == 0
     want = {k: v["score"] for k, v in json.loads(out).items()}
     assert want["chrf"] > 0  # the model says something, so the comparison means something
@@ -222,7 +252,7 @@ def test_shipped_style_model_without_log(translation, tmp_path):
     page = check_page(out)
     assert set(page.sections) == TRANSLATION_SECTIONS - {"significance"}
     text = out.read_text()
-    assert "no log.jsonl" in text and "Trained on &lt;digits&gt; &amp; more." in text
+    assert "no log.jsonl" in text and "<p>Trained on &lt;digits&gt; &amp; more.</p>" in text
     assert "training" not in {f.get("data-plot") for f in page.figures}
 
 
@@ -238,6 +268,10 @@ def test_bad_input_one_error_line(translation, tmp_path, capsys):
         (["--src", s], "--ref"),
         ([], "nothing to evaluate"),
         (["--src", s, "--ref", r, "--captions", r], "not both"),
+        # options that used to be accepted and silently did something else
+        (["--src", s, "--ref", r, "--limit", "-1"], "--limit"),  # dropped the last sentence
+        (["--src", s, "--ref", r, "--attention", "-2"], "--attention"),  # drew none
+        (["--src", s, "--ref", r, "--examples", "-1"], "--examples"),
     ]
     for extra, needle in cases:
         line = user_error(*run(capsys, ["report", "--model", m, "--out", out, *extra])[::2])
@@ -256,17 +290,18 @@ def captioning(tmp_path_factory):
     files = shapes_dataset(tmp / "data", n_train=80, n_valid=10)
     cfg = caption_config(tmp, files, max_steps=40, valid_every=20, log_every=10)
     Trainer(cfg, progress=False).train()
-    return {"tmp": tmp, "model": Path(cfg.model_dir), "tsv": Path(files["valid"])}
+    d = {"tmp": tmp, "model": Path(cfg.model_dir), "tsv": Path(files["valid"]), "html": tmp / "cap.html"}
+    assert main(["report", "--model", str(d["model"]), "--captions", str(d["tsv"]), "--bootstrap", "100",
+                 "--attention", "2", "--out", str(d["html"])]) == 0
+    return d
 
 
-def test_caption_report(captioning, tmp_path):
+def test_caption_report(captioning):
     from seq2seq.caption import Captioner
     from seq2seq.corpus import caption_table, normalize_caption
     from seq2seq.metrics import caption_bleu, cider_d
 
-    out = tmp_path / "cap.html"
-    assert main(["report", "--model", str(captioning["model"]), "--captions", str(captioning["tsv"]),
-                 "--bootstrap", "100", "--attention", "2", "--out", str(out)]) == 0
+    out = captioning["html"]
     page = check_page(out)
     assert set(page.sections) == TRANSLATION_SECTIONS - {"significance"}
     grids = [f for f in page.figures if f.get("class") == "attn-grid"]
@@ -300,40 +335,72 @@ def test_caption_report_image_list_and_errors(captioning, tmp_path, capsys):
     assert "elsewhere.png" in line
     line = user_error(*run(capsys, ["report", "--model", captioning["model"], "--images", listing, "--out", out])[::2])
     assert "--captions" in line
+    # options that used to be accepted and ignored (the report ran without them)
+    for extra, needle in ((["--captions", tsv, "--ref", tsv], "--ref"),  # the TSV's captions were the references
+                          (["--captions", tsv, "--split", "val"], "--split"),  # only chooses a --dataset split
+                          (["--captions", tsv, "--root", data], "--root"),
+                          (["--dataset", "flickr8k", "--root", data, "--images-dir", data], "--images-dir"),
+                          (["--captions", tsv, "--limit", "-1"], "--limit")):  # dropped the last image
+        line = user_error(*run(capsys, ["report", "--model", captioning["model"], *extra, "--out", out])[::2])
+        assert needle in line, line
 
 
-# -- statistics helpers ----------------------------------------------------------------------------------------
-def test_bootstrap_count_matrix_equals_explicit_resampling():
-    from sacrebleu.metrics import BLEU
+# -- decoding, progress, phone screens ------------------------------------------------------------------------
+def test_decoding_batch_by_batch_gives_one_calls_outputs(translation):
+    """The report feeds the translator one batch at a time (for its progress bar) in the translator's own batch
+    order: the outputs are those of one call, empty lines included, whatever the batch size."""
+    from seq2seq.report import ReportOptions
+    from seq2seq.report.decode import System
+    from seq2seq.translate import Translator
 
-    from seq2seq.report import bootstrap_indices_counts, bootstrap_metric, sentence_stats
-
-    _, ref = reverse_pairs(40, seed=3)
-    hyps = [" ".join(s.split()[: max(1, len(s.split()) - 1)]) for s in ref]
-    metric = BLEU()
-    stats = sentence_stats(metric, hyps, [ref])
-    fast = bootstrap_metric(metric, stats, n_boot=30, seed=7)
-    rng = np.random.default_rng(7)
-    idx = rng.integers(0, len(stats), size=(30, len(stats)))
-    slow = [metric._compute_score_from_stats(stats[i].sum(0)).score for i in idx]
-    assert fast == pytest.approx(slow, abs=1e-9)
-    counts = next(bootstrap_indices_counts(len(stats), 30, 7))
-    assert (counts.sum(1) == len(stats)).all()
+    texts = [line for line in translation["src"].read_text().splitlines()]
+    texts = texts[:5] + ["", "   "] + texts[5:]
+    for batch in (1, 3, 64):
+        opts = ReportOptions(out="r.html", src="s", refs=("r",), beam=2, batch_size=batch, device="cpu")
+        system = System.load(str(translation["model"]), "translate", opts)
+        seen = []
+        hyps, seconds = system.decode(texts, seen.append)
+        want = [t.text for t in Translator.from_dir(translation["model"], "cpu", beam=2, batch_size=batch)
+                .translate(texts)]
+        assert hyps == want and seconds > 0
+        assert sum(seen) == len(texts) and max(seen) <= max(batch, 2)  # one step per batch (and the empty lines)
 
 
-def test_cider_items_average_to_cider_d_and_buckets_cover():
-    from seq2seq.metrics import cider_d
-    from seq2seq.metrics import cider_d_items
-    from seq2seq.report import length_buckets
+def test_progress_on_stderr_only_when_asked(translation, tmp_path, capsys):
+    args = ["report", "--model", translation["model"], "--src", translation["src"], "--ref", translation["ref"],
+            "--compare", translation["base"], "--bootstrap", "20", "--attention", "0", "--examples", "0"]
+    rc, out, err = run(capsys, [*args, "--out", tmp_path / "quiet.html"])
+    assert rc == 0 and err == "" and out.startswith("wrote ")  # stderr is not a terminal here: nothing on it
+    rc, out, err = run(capsys, [*args, "--progress", "--out", tmp_path / "loud.html"])
+    assert rc == 0 and out.startswith("wrote ")
+    name = f"{translation['model'].parent.name}/model"
+    for phase in (f"decoding with {name}", "scoring (20 bootstrap resamples)", "paired bootstrap (20 resamples)",
+                  "writing the report"):
+        assert phase in err, err
+    assert "31/31" in err and "3/3" in err and "7/7" in err  # every bar ran to its end
+    assert "No examples asked for (--examples 0)." in (tmp_path / "loud.html").read_text()
 
-    hyps = ["a red circle", "a blue square on white", "there is a red square"]
-    refs = [["a red circle on a white background", "there is a red circle"], ["a blue square"],
-            ["there is a red square", "a red square"]]
-    assert np.mean(cider_d_items(hyps, refs)) == pytest.approx(cider_d(hyps, refs))
-    for lengths in ([1, 2, 3], [3, 17, 40, 41, 90], [7] * 5, list(range(1, 200, 7))):
-        buckets = length_buckets(lengths)
-        assert all(any(lo <= x <= hi for lo, hi in buckets) for x in lengths)
-        assert all(a[1] < b[0] for a, b in zip(buckets, buckets[1:])) and len(buckets) <= 7
+
+def test_report_fits_a_phone_screen(translation, captioning):
+    """At 390 px the page never scrolls sideways: wide tables (the card's) and figures scroll in their own box."""
+    chromium = shutil.which("chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not chromium:
+        pytest.skip("chromium is not installed")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            for html in (translation["html"], captioning["html"]):
+                page.goto(html.resolve().as_uri(), timeout=15000)
+                assert page.evaluate("document.documentElement.scrollWidth") <= 390, html
+                # the content really is wider than the screen somewhere, and its own box scrolls instead
+                boxes = page.evaluate("[...document.querySelectorAll('.wide, figure')].map(e => "
+                                      "[e.scrollWidth, e.clientWidth, e.getBoundingClientRect().right])")
+                assert all(right <= 390 for _, _, right in boxes)
+                assert any(sw > cw for sw, cw, _ in boxes), html
+        finally:
+            browser.close()
 
 
 # -- gradient flow ---------------------------------------------------------------------------------------------
