@@ -1,125 +1,28 @@
-"""Evaluation reports and the gradient-flow page: built on tiny models trained here, checked for structure
-(every section, balanced HTML, decodable inline PNGs, no scripts or remote references), escaping, agreement with
-`seq2seq evaluate --json` and the metric functions, the Markdown twin, --compare's p-values, and bad input.
+"""Translation reports and the gradient-flow page: built on tiny models trained here, checked for structure (every
+section, balanced HTML, decodable inline PNGs, no scripts or remote references), escaping, agreement with
+`seq2seq evaluate --json`, the Markdown twin, the rendered model card, --compare's p-values, bad input, decoding
+batch by batch, progress bars and a phone's width.
 
 The models are barely trained, so tests check properties and computed equalities, never particular scores.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import re
 import shutil
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from conftest import reverse_pairs, tiny_config, write_lines
 from seq2seq.cli import main
 from seq2seq.trainer import Trainer
+from test_report_html import Page, assert_fits_a_phone, check_page, run, score_cells, user_error
 
 XSS = "<script>alert(1)</script> 1 2"
 XSS_REF = "2 1 </b>&amp;"
 TRANSLATION_SECTIONS = {"scores", "significance", "length", "training", "examples", "attention", "model-card"}
-VOID = {"meta", "img", "br", "hr", "link", "input", "col", "source", "wbr"}
-
-
-class Page(HTMLParser):
-    """What the tests look at: section ids, headings, img sources, figures, tag balance, score rows."""
-
-    def __init__(self, text: str):
-        super().__init__(convert_charrefs=True)
-        self.stack, self.errors = [], []
-        self.sections, self.h2, self.imgs, self.figures, self.tags = [], [], [], [], []
-        self.rows: dict[str, list[str]] = {}
-        self._row, self._h2, self._cell = None, None, None
-        self.feed(text)
-        self.close()
-        if self.stack:
-            self.errors.append(f"unclosed: {self.stack}")
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        self.tags.append((tag, a))
-        if tag not in VOID:
-            self.stack.append(tag)
-        if tag == "section":
-            self.sections.append(a.get("id"))
-        elif tag == "h2":
-            self._h2 = ""
-        elif tag == "img":
-            self.imgs.append(a["src"])
-        elif tag == "figure":
-            self.figures.append(a)
-        elif tag == "tr" and "data-row" in a:
-            self._row = a["data-row"]
-            self.rows[self._row] = []
-        elif tag == "td" and self._row is not None:
-            self._cell = ""
-
-    def handle_endtag(self, tag):
-        if tag in VOID:
-            return
-        if not self.stack or self.stack[-1] != tag:
-            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
-        else:
-            self.stack.pop()
-        if tag == "h2":
-            self.h2.append(self._h2)
-            self._h2 = None
-        elif tag == "td" and self._cell is not None:
-            self.rows[self._row].append(self._cell)
-            self._cell = None
-        elif tag == "tr":
-            self._row = None
-
-    def handle_data(self, data):
-        if self._h2 is not None:
-            self._h2 += data
-        if self._cell is not None:
-            self._cell += data
-
-
-def check_page(path: Path) -> Page:
-    """Balanced tags, no scripts, nothing remote, every image a decodable inline PNG."""
-    text = path.read_text(encoding="utf-8")
-    assert text.startswith("<!DOCTYPE html>")
-    page = Page(text)
-    assert not page.errors, page.errors[:5]
-    assert not [t for t, _ in page.tags if t in ("script", "iframe", "object", "embed", "link")]
-    for tag, a in page.tags:
-        if "src" in a:
-            assert a["src"].startswith("data:image/png;base64,"), (tag, a["src"][:60])
-        if "href" in a:  # in-page links, and the model card's own links (followed only when clicked)
-            assert a["href"].startswith(("#", "https://")), (tag, a["href"][:60])
-    assert page.imgs
-    for src in page.imgs:
-        Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1], validate=True))).verify()
-    return page
-
-
-def run(capsys, argv) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def user_error(rc: int, err: str) -> str:
-    assert rc == 2 and "Traceback" not in err
-    lines = err.rstrip("\n").split("\n")
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
-
-
-def score_cells(page: Page) -> dict[str, float]:
-    return {k: float(v[1]) for k, v in page.rows.items() if k in ("bleu", "chrf", "ter") or k.startswith(("bleu",
-                                                                                                           "cider"))}
-
-
 # -- translation -----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def translation(tmp_path_factory):
@@ -281,70 +184,6 @@ def test_bad_input_one_error_line(translation, tmp_path, capsys):
     assert not out.exists()
 
 
-# -- captioning ------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def captioning(tmp_path_factory):
-    from test_caption import caption_config, shapes_dataset
-
-    tmp = tmp_path_factory.mktemp("capreport")
-    files = shapes_dataset(tmp / "data", n_train=80, n_valid=10)
-    cfg = caption_config(tmp, files, max_steps=40, valid_every=20, log_every=10)
-    Trainer(cfg, progress=False).train()
-    d = {"tmp": tmp, "model": Path(cfg.model_dir), "tsv": Path(files["valid"]), "html": tmp / "cap.html"}
-    assert main(["report", "--model", str(d["model"]), "--captions", str(d["tsv"]), "--bootstrap", "100",
-                 "--attention", "2", "--out", str(d["html"])]) == 0
-    return d
-
-
-def test_caption_report(captioning):
-    from seq2seq.caption import Captioner
-    from seq2seq.corpus import caption_table, normalize_caption
-    from seq2seq.metrics import caption_bleu, cider_d
-
-    out = captioning["html"]
-    page = check_page(out)
-    assert set(page.sections) == TRANSLATION_SECTIONS - {"significance"}
-    grids = [f for f in page.figures if f.get("class") == "attn-grid"]
-    assert len(grids) == 2
-    for g in grids:  # one panel per generated word (EOS included) over a square feature grid (small CNN: 4x4)
-        assert int(g["data-panels"]) >= 2 and g["data-grid"] == "4x4"
-    thumbs = [t for t, a in page.tags if t == "img" and a.get("class") == "thumb"]
-    assert thumbs  # examples show the images
-    # the numbers are the metric functions' on the same captions
-    paths, caps = caption_table(captioning["tsv"], None)
-    cap = Captioner.from_dir(captioning["model"], "cpu")
-    hyps = [normalize_caption(c.text) for c in cap.caption_files(paths)]
-    streams = [[c[k] if k < len(c) else c[0] for c in caps] for k in range(max(map(len, caps)))]
-    want = {k: v.score for k, v in caption_bleu(hyps, streams).items()}
-    want["cider"] = round(cider_d(hyps, caps), 3)
-    assert score_cells(page) == pytest.approx(want, abs=1e-9)
-    md = out.with_suffix(".md").read_text()
-    assert f"| CIDEr-D | {want['cider']:.3f} |" in md and f"| BLEU-4 | {want['bleu4']:.2f} |" in md
-
-
-def test_caption_report_image_list_and_errors(captioning, tmp_path, capsys):
-    tsv, data = captioning["tsv"], captioning["tsv"].parent
-    listing = write_lines(tmp_path / "list.txt", [str(data / "valid-0.png"), "valid-3.png"])
-    out = tmp_path / "c.html"
-    rc, _, _ = run(capsys, ["report", "--model", captioning["model"], "--captions", tsv, "--images", listing,
-                            "--bootstrap", "20", "--attention", "1", "--out", out])
-    assert rc == 0 and "2 images" in out.read_text()
-    bad = write_lines(tmp_path / "bad.txt", ["valid-0.png", "elsewhere.png"])
-    line = user_error(*run(capsys, ["report", "--model", captioning["model"], "--captions", tsv, "--images", bad,
-                                    "--out", out])[::2])
-    assert "elsewhere.png" in line
-    line = user_error(*run(capsys, ["report", "--model", captioning["model"], "--images", listing, "--out", out])[::2])
-    assert "--captions" in line
-    # options that used to be accepted and ignored (the report ran without them)
-    for extra, needle in ((["--captions", tsv, "--ref", tsv], "--ref"),  # the TSV's captions were the references
-                          (["--captions", tsv, "--split", "val"], "--split"),  # only chooses a --dataset split
-                          (["--captions", tsv, "--root", data], "--root"),
-                          (["--dataset", "flickr8k", "--root", data, "--images-dir", data], "--images-dir"),
-                          (["--captions", tsv, "--limit", "-1"], "--limit")):  # dropped the last image
-        line = user_error(*run(capsys, ["report", "--model", captioning["model"], *extra, "--out", out])[::2])
-        assert needle in line, line
-
-
 # -- decoding, progress, phone screens ------------------------------------------------------------------------
 def test_decoding_batch_by_batch_gives_one_calls_outputs(translation):
     """The report feeds the translator one batch at a time (for its progress bar) in the translator's own batch
@@ -381,26 +220,8 @@ def test_progress_on_stderr_only_when_asked(translation, tmp_path, capsys):
     assert "No examples asked for (--examples 0)." in (tmp_path / "loud.html").read_text()
 
 
-def test_report_fits_a_phone_screen(translation, captioning):
-    """At 390 px the page never scrolls sideways: wide tables (the card's) and figures scroll in their own box."""
-    chromium = shutil.which("chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not chromium:
-        pytest.skip("chromium is not installed")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 390, "height": 844})
-            for html in (translation["html"], captioning["html"]):
-                page.goto(html.resolve().as_uri(), timeout=15000)
-                assert page.evaluate("document.documentElement.scrollWidth") <= 390, html
-                # the content really is wider than the screen somewhere, and its own box scrolls instead
-                boxes = page.evaluate("[...document.querySelectorAll('.wide, figure')].map(e => "
-                                      "[e.scrollWidth, e.clientWidth, e.getBoundingClientRect().right])")
-                assert all(right <= 390 for _, _, right in boxes)
-                assert any(sw > cw for sw, cw, _ in boxes), html
-        finally:
-            browser.close()
+def test_translation_report_fits_a_phone_screen(translation):
+    assert_fits_a_phone(translation["html"])
 
 
 # -- gradient flow ---------------------------------------------------------------------------------------------
