@@ -54,9 +54,9 @@ class System:
             from seq2seq.translate import Translator
 
             if _encoder_kind(model_dir) == "image":
-                raise UserError(f"{model_dir} is a captioning model; give --images/--captions or --dataset "
-                                f"instead of --src" if flag == "--model" else
-                                f"{flag} {spec} is a captioning model; compare translation models")
+                hint = ("give --images/--captions or --dataset instead of --src" if flag == "--model" else
+                        "compare translation models")
+                raise UserError(f"{flag} {spec or model_dir} is a captioning model; {hint}")
             return cls(task, model_dir, Translator.from_dir(model_dir, opts.device, **opts.search_overrides()))
         from seq2seq.caption import Captioner
 
