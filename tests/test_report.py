@@ -1,125 +1,28 @@
-"""Evaluation reports and the gradient-flow page: built on tiny models trained here, checked for structure
-(every section, balanced HTML, decodable inline PNGs, no scripts or remote references), escaping, agreement with
-`seq2seq evaluate --json` and the metric functions, the Markdown twin, --compare's p-values, and bad input.
+"""Translation reports and the gradient-flow page: built on tiny models trained here, checked for structure (every
+section, balanced HTML, decodable inline PNGs, no scripts or remote references), escaping, agreement with
+`seq2seq evaluate --json`, the Markdown twin, the rendered model card, --compare's p-values, bad input, decoding
+batch by batch, progress bars and a phone's width.
 
 The models are barely trained, so tests check properties and computed equalities, never particular scores.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import re
 import shutil
-from html.parser import HTMLParser
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from conftest import reverse_pairs, tiny_config, write_lines
 from seq2seq.cli import main
 from seq2seq.trainer import Trainer
+from test_report_html import Page, assert_fits_a_phone, check_page, run, score_cells, user_error
 
 XSS = "<script>alert(1)</script> 1 2"
 XSS_REF = "2 1 </b>&amp;"
 TRANSLATION_SECTIONS = {"scores", "significance", "length", "training", "examples", "attention", "model-card"}
-VOID = {"meta", "img", "br", "hr", "link", "input", "col", "source", "wbr"}
-
-
-class Page(HTMLParser):
-    """What the tests look at: section ids, headings, img sources, figures, tag balance, score rows."""
-
-    def __init__(self, text: str):
-        super().__init__(convert_charrefs=True)
-        self.stack, self.errors = [], []
-        self.sections, self.h2, self.imgs, self.figures, self.tags = [], [], [], [], []
-        self.rows: dict[str, list[str]] = {}
-        self._row, self._h2, self._cell = None, None, None
-        self.feed(text)
-        self.close()
-        if self.stack:
-            self.errors.append(f"unclosed: {self.stack}")
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        self.tags.append((tag, a))
-        if tag not in VOID:
-            self.stack.append(tag)
-        if tag == "section":
-            self.sections.append(a.get("id"))
-        elif tag == "h2":
-            self._h2 = ""
-        elif tag == "img":
-            self.imgs.append(a["src"])
-        elif tag == "figure":
-            self.figures.append(a)
-        elif tag == "tr" and "data-row" in a:
-            self._row = a["data-row"]
-            self.rows[self._row] = []
-        elif tag == "td" and self._row is not None:
-            self._cell = ""
-
-    def handle_endtag(self, tag):
-        if tag in VOID:
-            return
-        if not self.stack or self.stack[-1] != tag:
-            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
-        else:
-            self.stack.pop()
-        if tag == "h2":
-            self.h2.append(self._h2)
-            self._h2 = None
-        elif tag == "td" and self._cell is not None:
-            self.rows[self._row].append(self._cell)
-            self._cell = None
-        elif tag == "tr":
-            self._row = None
-
-    def handle_data(self, data):
-        if self._h2 is not None:
-            self._h2 += data
-        if self._cell is not None:
-            self._cell += data
-
-
-def check_page(path: Path) -> Page:
-    """Balanced tags, no scripts, nothing remote, every image a decodable inline PNG."""
-    text = path.read_text(encoding="utf-8")
-    assert text.startswith("<!DOCTYPE html>")
-    page = Page(text)
-    assert not page.errors, page.errors[:5]
-    assert not [t for t, _ in page.tags if t in ("script", "iframe", "object", "embed", "link")]
-    for tag, a in page.tags:
-        for key in ("src", "href"):
-            if key in a:
-                assert a[key].startswith(("data:image/png;base64,", "#")), (tag, a[key][:60])
-    assert page.imgs
-    for src in page.imgs:
-        Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1], validate=True))).verify()
-    return page
-
-
-def run(capsys, argv) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def user_error(rc: int, err: str) -> str:
-    assert rc == 2 and "Traceback" not in err
-    lines = err.rstrip("\n").split("\n")
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
-
-
-def score_cells(page: Page) -> dict[str, float]:
-    return {k: float(v[1]) for k, v in page.rows.items() if k in ("bleu", "chrf", "ter") or k.startswith(("bleu",
-                                                                                                           "cider"))}
-
-
 # -- translation -----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def translation(tmp_path_factory):
@@ -134,10 +37,29 @@ def translation(tmp_path_factory):
     write_lines(d["src"], [XSS] + src)
     write_lines(d["ref"], [XSS_REF] + ref)
     write_lines(d["base"], ["2 1"] + [" ".join(r.split()[1:]) or "0" for r in ref])  # a baseline system's output
+    (d["model"] / "card.md").write_text(CARD)
     d["html"] = tmp / "out" / "report.html"
     assert main(["report", "--model", str(d["model"]), "--src", str(d["src"]), "--ref", str(d["ref"]), "--beam", "1",
-                 "--compare", str(d["base"]), "--bootstrap", "200", "--out", str(d["html"])]) == 0
+                 "--batch-size", "8", "--compare", str(d["base"]), "--bootstrap", "200", "--out", str(d["html"])]) == 0
     return d
+
+
+CARD = """# toy-reversal
+
+Summary: reverses digit sequences; <b>tiny</b>.
+
+| set | BLEU | chrF | TER | a long column name that makes this table wider than a phone's screen | signature |
+|---|---|---|---|---|---|
+| test | 12.5 | 40.1 | 70.2 | something | `nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0` |
+
+## Training command
+
+```bash
+seq2seq train configs/toy.yaml --set train.max_steps=40 data.train_src=/a/rather/long/path/to/some/training/file.src
+```
+
+- see [the README](https://example.org/readme)
+"""
 
 
 def test_translation_report_has_every_section(translation):
@@ -152,6 +74,17 @@ def test_translation_report_has_every_section(translation):
     assert "nrefs:1|case:mixed|eff:no|tok:13a" in text  # sacreBLEU signatures
     assert "sentences/s" in text and "parameters" in text
     assert "lexical shortlist" in text  # training made one; the report says that decoding used it
+
+
+def test_model_card_is_rendered_from_markdown(translation):
+    text = translation["html"].read_text()
+    card = text.split('<section id="model-card">')[1].split('<div class="card">')[1]
+    assert "<h4>toy-reversal</h4>" in card and "<h5>Training command</h5>" in card
+    assert "<th>BLEU</th>" in card and "<td>12.5</td>" in card and "|---|" not in card  # a table, not pipes
+    assert '<pre><code class="language-bash">seq2seq train' in card and '<a href="https://example.org/readme">' in card
+    assert "&lt;b&gt;tiny&lt;/b&gt;" in card
+    md = translation["html"].with_suffix(".md").read_text()
+    assert "#### toy-reversal" in md and "| test | 12.5 | 40.1 | 70.2 |" in md
 
 
 def test_translation_report_escapes_text(translation):
@@ -170,7 +103,7 @@ def html_escape(s: str) -> str:
 
 def test_scores_equal_evaluate_json(translation, capsys):
     rc, out, _ = run(capsys, ["evaluate", "--model", translation["model"], "--src", translation["src"], "--ref",
-                              translation["ref"], "--beam", "1", "--json"])
+                              translation["ref"], "--beam", "1", "--batch-size", "8", "--json"])
     assert rc == 0
     want = {k: v["score"] for k, v in json.loads(out).items()}
     assert want["chrf"] > 0  # the model says something, so the comparison means something
@@ -222,7 +155,7 @@ def test_shipped_style_model_without_log(translation, tmp_path):
     page = check_page(out)
     assert set(page.sections) == TRANSLATION_SECTIONS - {"significance"}
     text = out.read_text()
-    assert "no log.jsonl" in text and "Trained on &lt;digits&gt; &amp; more." in text
+    assert "no log.jsonl" in text and "<p>Trained on &lt;digits&gt; &amp; more.</p>" in text
     assert "training" not in {f.get("data-plot") for f in page.figures}
 
 
@@ -238,6 +171,10 @@ def test_bad_input_one_error_line(translation, tmp_path, capsys):
         (["--src", s], "--ref"),
         ([], "nothing to evaluate"),
         (["--src", s, "--ref", r, "--captions", r], "not both"),
+        # options that used to be accepted and silently did something else
+        (["--src", s, "--ref", r, "--limit", "-1"], "--limit"),  # dropped the last sentence
+        (["--src", s, "--ref", r, "--attention", "-2"], "--attention"),  # drew none
+        (["--src", s, "--ref", r, "--examples", "-1"], "--examples"),
     ]
     for extra, needle in cases:
         line = user_error(*run(capsys, ["report", "--model", m, "--out", out, *extra])[::2])
@@ -247,93 +184,43 @@ def test_bad_input_one_error_line(translation, tmp_path, capsys):
     assert not out.exists()
 
 
-# -- captioning ------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def captioning(tmp_path_factory):
-    from test_caption import caption_config, shapes_dataset
+# -- decoding, progress, phone screens ------------------------------------------------------------------------
+def test_decoding_progress_follows_the_batches(translation):
+    """The report's bar advances per batch of the translator (empty lines at once), and its outputs are those of
+    one translate() call, empty lines included, whatever the batch size."""
+    from seq2seq.report import ReportOptions
+    from seq2seq.report.decode import System
+    from seq2seq.translate import Translator
 
-    tmp = tmp_path_factory.mktemp("capreport")
-    files = shapes_dataset(tmp / "data", n_train=80, n_valid=10)
-    cfg = caption_config(tmp, files, max_steps=40, valid_every=20, log_every=10)
-    Trainer(cfg, progress=False).train()
-    return {"tmp": tmp, "model": Path(cfg.model_dir), "tsv": Path(files["valid"])}
-
-
-def test_caption_report(captioning, tmp_path):
-    from seq2seq.caption import Captioner
-    from seq2seq.corpus import caption_table, normalize_caption
-    from seq2seq.metrics import caption_bleu, cider_d
-
-    out = tmp_path / "cap.html"
-    assert main(["report", "--model", str(captioning["model"]), "--captions", str(captioning["tsv"]),
-                 "--bootstrap", "100", "--attention", "2", "--out", str(out)]) == 0
-    page = check_page(out)
-    assert set(page.sections) == TRANSLATION_SECTIONS - {"significance"}
-    grids = [f for f in page.figures if f.get("class") == "attn-grid"]
-    assert len(grids) == 2
-    for g in grids:  # one panel per generated word (EOS included) over a square feature grid (small CNN: 4x4)
-        assert int(g["data-panels"]) >= 2 and g["data-grid"] == "4x4"
-    thumbs = [t for t, a in page.tags if t == "img" and a.get("class") == "thumb"]
-    assert thumbs  # examples show the images
-    # the numbers are the metric functions' on the same captions
-    paths, caps = caption_table(captioning["tsv"], None)
-    cap = Captioner.load(captioning["model"], "cpu")
-    hyps = [normalize_caption(c.text) for c in cap.caption_files(paths)]
-    streams = [[c[k] if k < len(c) else c[0] for c in caps] for k in range(max(map(len, caps)))]
-    want = {k: v.score for k, v in caption_bleu(hyps, streams).items()}
-    want["cider"] = round(cider_d(hyps, caps), 3)
-    assert score_cells(page) == pytest.approx(want, abs=1e-9)
-    md = out.with_suffix(".md").read_text()
-    assert f"| CIDEr-D | {want['cider']:.3f} |" in md and f"| BLEU-4 | {want['bleu4']:.2f} |" in md
+    texts = [line for line in translation["src"].read_text().splitlines()]
+    texts = texts[:5] + ["", "   "] + texts[5:]
+    for batch in (1, 3, 64):
+        opts = ReportOptions(out="r.html", src="s", refs=("r",), beam=2, batch_size=batch, device="cpu")
+        system = System.load(str(translation["model"]), "translate", opts)
+        seen = []
+        hyps, seconds = system.decode(texts, seen.append)
+        want = Translator.load(translation["model"], "cpu", beam=2, batch_size=batch).translate(texts)
+        assert hyps == want and seconds > 0
+        assert sum(seen) == len(texts) and max(seen) <= max(batch, 2)  # one step per batch (and the empty lines)
 
 
-def test_caption_report_image_list_and_errors(captioning, tmp_path, capsys):
-    tsv, data = captioning["tsv"], captioning["tsv"].parent
-    listing = write_lines(tmp_path / "list.txt", [str(data / "valid-0.png"), "valid-3.png"])
-    out = tmp_path / "c.html"
-    rc, _, _ = run(capsys, ["report", "--model", captioning["model"], "--captions", tsv, "--images", listing,
-                            "--bootstrap", "20", "--attention", "1", "--out", out])
-    assert rc == 0 and "2 images" in out.read_text()
-    bad = write_lines(tmp_path / "bad.txt", ["valid-0.png", "elsewhere.png"])
-    line = user_error(*run(capsys, ["report", "--model", captioning["model"], "--captions", tsv, "--images", bad,
-                                    "--out", out])[::2])
-    assert "elsewhere.png" in line
-    line = user_error(*run(capsys, ["report", "--model", captioning["model"], "--images", listing, "--out", out])[::2])
-    assert "--captions" in line
+def test_progress_on_stderr_only_when_asked(translation, tmp_path, capsys):
+    args = ["report", "--model", translation["model"], "--src", translation["src"], "--ref", translation["ref"],
+            "--compare", translation["base"], "--bootstrap", "20", "--attention", "0", "--examples", "0"]
+    rc, out, err = run(capsys, [*args, "--out", tmp_path / "quiet.html"])
+    assert rc == 0 and err == "" and out.startswith("wrote ")  # stderr is not a terminal here: nothing on it
+    rc, out, err = run(capsys, [*args, "--progress", "--out", tmp_path / "loud.html"])
+    assert rc == 0 and out.startswith("wrote ")
+    name = f"{translation['model'].parent.name}/model"
+    for phase in (f"decoding with {name}", "scoring (20 bootstrap resamples)", "paired bootstrap (20 resamples)",
+                  "writing the report"):
+        assert phase in err, err
+    assert "31/31" in err and "3/3" in err and "7/7" in err  # every bar ran to its end
+    assert "No examples asked for (--examples 0)." in (tmp_path / "loud.html").read_text()
 
 
-# -- statistics helpers ----------------------------------------------------------------------------------------
-def test_bootstrap_count_matrix_equals_explicit_resampling():
-    from sacrebleu.metrics import BLEU
-
-    from seq2seq.report import bootstrap_indices_counts, bootstrap_metric, sentence_stats
-
-    _, ref = reverse_pairs(40, seed=3)
-    hyps = [" ".join(s.split()[: max(1, len(s.split()) - 1)]) for s in ref]
-    metric = BLEU()
-    stats = sentence_stats(metric, hyps, [ref])
-    fast = bootstrap_metric(metric, stats, n_boot=30, seed=7)
-    rng = np.random.default_rng(7)
-    idx = rng.integers(0, len(stats), size=(30, len(stats)))
-    slow = [metric._compute_score_from_stats(stats[i].sum(0)).score for i in idx]
-    assert fast == pytest.approx(slow, abs=1e-9)
-    counts = next(bootstrap_indices_counts(len(stats), 30, 7))
-    assert (counts.sum(1) == len(stats)).all()
-
-
-def test_cider_items_average_to_cider_d_and_buckets_cover():
-    from seq2seq.metrics import cider_d
-    from seq2seq.metrics import cider_d_items
-    from seq2seq.report import length_buckets
-
-    hyps = ["a red circle", "a blue square on white", "there is a red square"]
-    refs = [["a red circle on a white background", "there is a red circle"], ["a blue square"],
-            ["there is a red square", "a red square"]]
-    assert np.mean(cider_d_items(hyps, refs)) == pytest.approx(cider_d(hyps, refs))
-    for lengths in ([1, 2, 3], [3, 17, 40, 41, 90], [7] * 5, list(range(1, 200, 7))):
-        buckets = length_buckets(lengths)
-        assert all(any(lo <= x <= hi for lo, hi in buckets) for x in lengths)
-        assert all(a[1] < b[0] for a, b in zip(buckets, buckets[1:])) and len(buckets) <= 7
+def test_translation_report_fits_a_phone_screen(translation):
+    assert_fits_a_phone(translation["html"])
 
 
 # -- gradient flow ---------------------------------------------------------------------------------------------

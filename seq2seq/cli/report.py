@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from seq2seq.cli.common import command, decode_args, shortlist_arg
+from seq2seq.cli.common import command, decode_args, progress_arg, shortlist_arg
 
 
 def register(sub) -> None:
@@ -25,17 +25,18 @@ def register(sub) -> None:
     rp.add_argument("--captions", help="captioning: TSV of image<TAB>caption lines (several per image allowed)")
     rp.add_argument("--images-dir", help="captioning: folder the TSV's image names are relative to (default: its own)")
     rp.add_argument("--dataset", choices=("flickr8k",), help="captioning: a known dataset instead of --captions")
-    rp.add_argument("--split", default="test", help="--dataset split")
+    rp.add_argument("--split", help="--dataset split (default: test)")
     rp.add_argument("--root", help="--dataset folder (default: ../shared/data/<dataset>)")
     rp.add_argument("--compare", metavar="MODEL_OR_HYPS",
                     help="baseline for paired bootstrap significance: a model directory/name or a hypothesis file")
     rp.add_argument("--limit", type=int, default=0, metavar="N", help="only the first N sentences/images (0: all)")
-    rp.add_argument("--examples", type=int, default=5, metavar="N", help="best and worst examples to show")
+    rp.add_argument("--examples", type=int, default=5, metavar="N", help="best and worst examples to show (0: none)")
     rp.add_argument("--attention", type=int, default=3, metavar="N", help="attention plots to draw")
     rp.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples")
     rp.add_argument("--title", help="report title")
     decode_args(rp, "sentences/images")
     shortlist_arg(rp)
+    progress_arg(rp)
 
     dg = command(sub, "diagnose", _cmd_diagnose,
                  help="gradient-flow diagnostic (Elman RNN vs LSTM vs GRU) as an HTML page",
@@ -50,9 +51,15 @@ def register(sub) -> None:
 
 
 def _cmd_report(args) -> int:
-    from seq2seq.report import write_report
+    from seq2seq.report import ReportOptions, write_report
 
-    html, md = write_report(args)
+    opts = ReportOptions(
+        out=args.out, model=args.model, src=args.src, refs=tuple(args.ref), lowercase=args.lowercase,
+        captions=args.captions, images=args.images, images_dir=args.images_dir, dataset=args.dataset,
+        split=args.split, root=args.root, compare=args.compare, limit=args.limit, examples=args.examples,
+        attention=args.attention, bootstrap=args.bootstrap, title=args.title, device=args.device, beam=args.beam,
+        alpha=args.alpha, batch_size=args.batch_size, shortlist=args.shortlist, progress=args.progress)
+    html, md = write_report(opts)
     print(f"wrote {html} and {md}")
     return 0
 
