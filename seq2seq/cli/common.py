@@ -40,6 +40,13 @@ def model_args(p: argparse.ArgumentParser, task: str = "translate") -> None:
         shortlist_arg(p)
     else:
         p.add_argument("--model", help="captioning model directory or shipped name (default: the shipped one)")
+    checkpoint_arg(p)
+
+
+def checkpoint_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", choices=("best", "last", "average"),
+                   help="in a training run's directory: best.pt, last.pt, or the average of its step-N.pt "
+                   "checkpoints (default: model.pt, else best.pt)")
 
 
 def shortlist_arg(p: argparse.ArgumentParser) -> None:

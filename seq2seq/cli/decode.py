@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from seq2seq import UserError
-from seq2seq.cli.common import command, decode_args, model_args, search_overrides
+from seq2seq.cli.common import command, decode_args, model_args, progress_arg, search_overrides
 
 
 def register(sub) -> None:
@@ -23,6 +23,7 @@ def register(sub) -> None:
     tr.add_argument("text", nargs="*", help="sentences to translate; stdin lines when none")
     model_args(tr)
     decode_args(tr, "sentences")
+    progress_arg(tr)
     tr.add_argument("--nbest", type=int, help="print the n best as 'score<TAB>text', blank line between inputs")
 
     ev = command(sub, "evaluate", _cmd_evaluate,
@@ -34,6 +35,7 @@ def register(sub) -> None:
                            "seq2seq evaluate --src test.en --ref ref1.de --ref ref2.de --output hyp.de"])
     model_args(ev)
     decode_args(ev, "sentences")
+    progress_arg(ev)
     ev.add_argument("--src", required=True, help="source file, one sentence per line")
     ev.add_argument("--ref", required=True, action="append", help="reference file (repeat for several)")
     ev.add_argument("--lowercase", "-lc", action="store_true", help="case-insensitive scores")
@@ -48,20 +50,53 @@ def register(sub) -> None:
     ca.add_argument("images", nargs="+", help="image files")
     model_args(ca, task="caption")
     decode_args(ca, "images")
+    progress_arg(ca)
+
+
+CHUNK_LINES = 1024  # stdin is translated in chunks of up to this many lines (fewer when the input pauses)
 
 
 def _warn(msg: str) -> None:
     print(f"warning: {msg}", file=sys.stderr)
 
 
-def _read_inputs(texts: list[str]) -> list[str]:
-    if texts:
-        return texts
-    data = sys.stdin.buffer.read().decode("utf-8", errors="replace")
-    lines = data.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.rstrip("\r") for line in lines]
+def _arguments(texts: list[str]) -> list[str]:
+    """Command-line texts; bytes that were not UTF-8 arrive as lone surrogates (Python's surrogateescape)."""
+    for i, t in enumerate(texts, 1):
+        try:
+            t.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UserError(f"argument {i} is not valid UTF-8 text") from None
+    return texts
+
+
+def _stdin_chunks(stream, max_lines: int = CHUNK_LINES, pause_s: float = 0.05):
+    """Lists of input lines (newline and CR removed; bytes that are not UTF-8 become U+FFFD): up to `max_lines`
+    each, or what has arrived when the input pauses for `pause_s`, so that a pipe gets its first outputs before
+    the input ends. A reader thread and a bounded queue keep memory flat however long the input is."""
+    import queue
+    import threading
+
+    lines: queue.Queue = queue.Queue(maxsize=2 * max_lines)
+
+    def read() -> None:
+        for raw in stream:
+            lines.put(raw.decode("utf-8", errors="replace").rstrip("\n").rstrip("\r"))
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    while (line := lines.get()) is not None:
+        chunk = [line]
+        while len(chunk) < max_lines:
+            try:
+                line = lines.get(timeout=pause_s)
+            except queue.Empty:
+                break
+            if line is None:
+                yield chunk
+                return
+            chunk.append(line)
+        yield chunk
 
 
 def _translator(args):
@@ -69,37 +104,50 @@ def _translator(args):
     from seq2seq.translate import Translator
 
     model_dir = resolve(args.model, args.src_lang, args.tgt_lang)
-    return Translator.load(model_dir, args.device, quantize=args.quantize, **search_overrides(args))
+    return Translator.load(model_dir, args.device, quantize=args.quantize, checkpoint=args.checkpoint,
+                           **search_overrides(args))
+
+
+def _write(out, res, nbest: int) -> None:
+    if nbest > 1:  # n-best: "score<TAB>text" lines, a blank line after each input
+        for text, score in res.nbest:
+            out.write(f"{score:.4f}\t{text}\n")
+        out.write("\n")
+    else:
+        out.write(res.text + "\n")
 
 
 def _cmd_translate(args) -> int:
+    """A filter: stdin is read, translated and written a chunk at a time (each chunk sorted by length inside)."""
+    from seq2seq.progress import progress_bar
+
     translator = _translator(args)
-    texts = _read_inputs(args.text)
-    out = sys.stdout
-    for res in translator.generate(texts, warn=_warn):
-        if translator.search.nbest > 1:  # n-best: "score<TAB>text" lines, a blank line after each input
-            for text, score in res.nbest:
-                out.write(f"{score:.4f}\t{text}\n")
-            out.write("\n")
-        else:
-            out.write(res.text + "\n")
-    out.flush()
+    chunks = [_arguments(args.text)] if args.text else _stdin_chunks(sys.stdin.buffer)
+    nbest = translator.search.nbest
+    with progress_bar(len(args.text) or None, "translating", "sent", args.progress) as bar:
+        for chunk in chunks:
+            for res in translator.generate(chunk, warn=_warn, progress=bar.update):
+                _write(sys.stdout, res, nbest)
+            sys.stdout.flush()
     return 0
 
 
 def _cmd_evaluate(args) -> int:
     from seq2seq.corpus import read_lines
     from seq2seq.metrics import as_json, corpus_scores
+    from seq2seq.progress import progress_bar
 
     src = read_lines(args.src)
     refs = [read_lines(r) for r in args.ref]
     for path, r in zip(args.ref, refs):
         if len(r) != len(src):
             raise UserError(f"{path} has {len(r)} lines but {args.src} has {len(src)}")
+    output = _writable(args.output) if args.output else None  # checked before the decoding, not after
     translator = _translator(args)
-    hyps = [t.text for t in translator.generate(src, warn=_warn)]
-    if args.output:
-        Path(args.output).write_text("".join(h + "\n" for h in hyps))
+    with progress_bar(len(src), "translating", "sent", args.progress) as bar:
+        hyps = [t.text for t in translator.generate(src, warn=_warn, progress=bar.update)]
+    if output:
+        output.write_text("".join(h + "\n" for h in hyps))
     scores = corpus_scores(hyps, refs, lowercase=args.lowercase)
     if args.json:
         print(json.dumps(as_json(scores), indent=2))
@@ -109,16 +157,34 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _writable(path: str) -> Path:
+    """A file we can write: its folder exists and takes files, and it is not a folder itself."""
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"--output {path} is a folder, not a file")
+    if not p.parent.is_dir():
+        raise UserError(f"--output {path}: folder {p.parent} does not exist")
+    try:
+        with open(p, "a"):
+            pass
+    except OSError as e:
+        raise UserError(f"--output {path}: cannot write there ({e.strerror})") from None
+    return p
+
+
 def _cmd_caption(args) -> int:
     """Each image gets one line: its caption, or an empty line plus `error: FILE: why` on stderr (exit 1)."""
     from seq2seq.caption import Captioner
     from seq2seq.hub import resolve
+    from seq2seq.progress import progress_bar
 
     model_dir = resolve(args.model, task="caption")
-    captioner = Captioner.load(model_dir, args.device, beam=args.beam, alpha=args.alpha,
+    captioner = Captioner.load(model_dir, args.device, checkpoint=args.checkpoint, beam=args.beam, alpha=args.alpha,
                                batch_size=args.batch_size)
     failed = 0
-    for path, res in zip(args.images, captioner.caption_files(args.images)):
+    with progress_bar(len(args.images), "captioning", "img", args.progress) as bar:
+        results = captioner.caption_files(args.images, progress=bar.update)
+    for res in results:
         if isinstance(res, UserError):
             failed += 1
             print(f"error: {res}", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from seq2seq.cli.common import command, decode_args, progress_arg, shortlist_arg
+from seq2seq.cli.common import checkpoint_arg, command, decode_args, progress_arg, shortlist_arg
 
 
 def register(sub) -> None:
@@ -37,6 +37,7 @@ def register(sub) -> None:
     decode_args(rp, "sentences/images")
     shortlist_arg(rp)
     progress_arg(rp)
+    checkpoint_arg(rp)
 
     dg = command(sub, "diagnose", _cmd_diagnose,
                  help="gradient-flow diagnostic (Elman RNN vs LSTM vs GRU) as an HTML page",
@@ -58,7 +59,8 @@ def _cmd_report(args) -> int:
         captions=args.captions, images=args.images, images_dir=args.images_dir, dataset=args.dataset,
         split=args.split, root=args.root, compare=args.compare, limit=args.limit, examples=args.examples,
         attention=args.attention, bootstrap=args.bootstrap, title=args.title, device=args.device, beam=args.beam,
-        alpha=args.alpha, batch_size=args.batch_size, shortlist=args.shortlist, progress=args.progress)
+        alpha=args.alpha, batch_size=args.batch_size, shortlist=args.shortlist, progress=args.progress,
+        checkpoint=args.checkpoint)
     html, md = write_report(opts)
     print(f"wrote {html} and {md}")
     return 0

@@ -41,6 +41,7 @@ class System:
         from seq2seq.loading import model_task
 
         model_dir = resolve(spec, task=task)
+        checkpoint = opts.checkpoint if flag == "--model" else None
         if task == "translate":
             from seq2seq.translate import Translator
 
@@ -48,10 +49,12 @@ class System:
                 hint = ("give --images/--captions or --dataset instead of --src" if flag == "--model" else
                         "compare translation models")
                 raise UserError(f"{flag} {spec or model_dir} is a captioning model; {hint}")
-            return cls(task, model_dir, Translator.load(model_dir, opts.device, **opts.search_overrides()))
+            return cls(task, model_dir, Translator.load(model_dir, opts.device, checkpoint=checkpoint,
+                                                        **opts.search_overrides()))
         from seq2seq.caption import Captioner
 
-        return cls(task, model_dir, Captioner.load(model_dir, opts.device, **opts.search_overrides()))
+        return cls(task, model_dir, Captioner.load(model_dir, opts.device, checkpoint=checkpoint,
+                                                   **opts.search_overrides()))
 
     # -- what the card shows ---------------------------------------------------------------------------------
     @property

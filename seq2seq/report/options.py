@@ -43,6 +43,7 @@ class ReportOptions:
     alpha: float | None = None
     batch_size: int | None = None
     shortlist: bool | None = None
+    checkpoint: str | None = None  # best | last | average in a training run's directory (the --model only)
     progress: bool | None = None  # None: a progress bar when stderr is a terminal
 
     def __post_init__(self):
