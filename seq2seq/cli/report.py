@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from seq2seq.cli.common import command, decode_args, shortlist_arg
+from seq2seq.extras import require_extra
 
 
 def register(sub) -> None:
@@ -50,6 +51,7 @@ def register(sub) -> None:
 
 
 def _cmd_report(args) -> int:
+    require_extra("report")
     from seq2seq.report import write_report
 
     html, md = write_report(args)
@@ -58,6 +60,7 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_diagnose(args) -> int:
+    require_extra("report")
     import torch
 
     from seq2seq.diagnose import gradient_flow, write_gradient_flow
