@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 setup: $(VENV)/.installed
 
 # torch/torchvision are pinned here to the wheels on this machine's disk; pyproject.toml keeps a range.
-# The extras: serve (FastAPI, uvicorn) and report (matplotlib) are needed by the tests, test by pytest.
+# Every extra the tests need: serve (FastAPI, uvicorn), report (matplotlib), test (pytest, httpx, playwright).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
