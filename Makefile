@@ -8,10 +8,11 @@ BIN    := $(VENV)/bin
 setup: $(VENV)/.installed
 
 # torch/torchvision are pinned here to the wheels on this machine's disk; pyproject.toml keeps a range.
+# Every extra the tests need: serve (FastAPI, uvicorn), report (matplotlib), test (pytest, httpx, playwright).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[serve,report,test]"
 	touch $@
 
 demo: setup

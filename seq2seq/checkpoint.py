@@ -42,14 +42,26 @@ def save(obj: dict, path: str | Path) -> None:
         raise
 
 
-def load(path: str | Path, map_location="cpu") -> dict:
+def load(path: str | Path, map_location="cpu", what: str = "checkpoint", hint: str = "") -> dict:
+    """torch.load of tensors and plain data only (weights_only=True): a file from elsewhere that carries pickled
+    objects, which unpickling could let run code, is refused, never run. `what` names the file in the one-line
+    errors, `hint` says how to fix an unreadable one."""
+    import pickle
+    import re
+
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
+        raise UserError(f"{what} not found: {path}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=False)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        raise UserError(f"cannot read checkpoint {path}: {type(e).__name__}") from None
+        unsafe = isinstance(e, pickle.UnpicklingError) and re.search(r"GLOBAL ([\w.]+)", str(e))
+        if unsafe:  # the weights-only unpickler met a class or function it does not allow
+            raise UserError(f"refused to load {path}: it holds pickled Python objects ({unsafe[1]}), and unpickling "
+                            f"them can run code; a {what} may hold only tensors, numbers, strings, lists and dicts"
+                            ) from None
+        raise UserError(f"{path}: not a readable {what} ({type(e).__name__}: truncated, or not written by "
+                        f"torch.save){'; ' + hint if hint else ''}") from None
 
 
 def weights_file(model_dir: Path) -> Path:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from seq2seq import checkpoint
+from seq2seq import UserError, checkpoint
 
 
 def cache_key(backbone_id: str, paths: list[Path], transform_id: str) -> str:
@@ -51,11 +51,11 @@ def cached(encoder, paths: list[Path], image_size: int, cache_dir: str | Path, b
     file = Path(cache_dir) / f"{backbone_id.split('|')[0]}-{key}.pt"
     if file.is_file():
         try:
-            feats = torch.load(file, weights_only=True)
-            if feats.size(0) == len(paths):
+            feats = checkpoint.load(file, what="feature cache")  # tensors only: pickled code is refused
+            if isinstance(feats, torch.Tensor) and feats.size(0) == len(paths):
                 return feats, True
-        except Exception:  # a damaged cache file is recomputed
-            pass
+        except UserError as e:  # a damaged or refused cache file is recomputed and replaced
+            log(f"{e}; recomputing it")
     log(f"computing image features for {len(paths):,} images (cached in {file})")
     feats = compute(encoder, paths, image_size, device, progress=log is not None and len(paths) > 256)
     checkpoint.save(feats, file)

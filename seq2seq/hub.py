@@ -1,6 +1,7 @@
-"""Shipped models: the folders of `checkpoints/`, found by name or by language pair.
+"""Model collections: the folders of $SEQ2SEQ_MODELS, then the shipped `checkpoints/`, by name or language pair.
 
-A shipped model folder holds config.yaml, its sentencepiece model(s), model.pt (fp16 weights) and card.md.
+A model folder holds config.yaml, its sentencepiece model(s), model.pt (fp16 weights) and card.md. The shipped
+ones are `checkpoints/` at the repository's root; a wheel installs that folder as `seq2seq/checkpoints/`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,21 @@ import yaml
 from seq2seq import UserError
 
 DEFAULT_PAIR = ("en", "de")
+ENV_VARS = ("SEQ2SEQ_MODELS", "SEQ2SEQ_CHECKPOINTS")  # the second: the earlier name, kept as an alias
 
 
 def checkpoints_dir() -> Path:
-    """$SEQ2SEQ_CHECKPOINTS, else the repository's checkpoints/ folder."""
-    env = os.environ.get("SEQ2SEQ_CHECKPOINTS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "checkpoints"
+    """The shipped models: seq2seq/checkpoints/ in an installed wheel, else the source tree's checkpoints/."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "checkpoints"
+    return packaged if packaged.is_dir() else here.parent / "checkpoints"
+
+
+def search_path() -> list[Path]:
+    """The folders searched for models, first match wins: those in $SEQ2SEQ_MODELS (os.pathsep-separated), those
+    in $SEQ2SEQ_CHECKPOINTS, then the shipped ones."""
+    dirs = [Path(d) for var in ENV_VARS for d in os.environ.get(var, "").split(os.pathsep) if d]
+    return list(dict.fromkeys([*dirs, checkpoints_dir()]))
 
 
 def card_summary(model_dir: Path) -> str:
@@ -31,18 +41,28 @@ def card_summary(model_dir: Path) -> str:
 
 
 def shipped() -> dict[str, dict]:
-    """name -> {path, task, src_lang, tgt_lang, summary} for every shipped model."""
+    """name -> {path, task, src_lang, tgt_lang, summary} for every model on the search path (a name found in
+    an earlier folder hides the same name in a later one)."""
     out = {}
-    root = checkpoints_dir()
-    if not root.is_dir():
-        return out
-    for d in sorted(p for p in root.iterdir() if (p / "config.yaml").is_file()):
-        cfg = yaml.safe_load((d / "config.yaml").read_text()) or {}
-        data, model = cfg.get("data", {}), cfg.get("model", {})
-        summary = card_summary(d)
-        out[d.name] = {"path": d, "task": "caption" if model.get("encoder") == "image" else "translate",
-                       "src_lang": data.get("src_lang"), "tgt_lang": data.get("tgt_lang"), "summary": summary}
+    for root in search_path():
+        if not root.is_dir():
+            continue
+        for d in sorted(p for p in root.iterdir() if (p / "config.yaml").is_file() and p.name not in out):
+            out[d.name] = _describe(d)
     return out
+
+
+def _describe(d: Path) -> dict:
+    """A model folder's entry, from its config.yaml and card.md."""
+    try:
+        cfg = yaml.safe_load((d / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise UserError(f"{d / 'config.yaml'}: not a readable model config ({type(e).__name__})") from None
+    if not isinstance(cfg, dict):
+        raise UserError(f"{d / 'config.yaml'}: not a model config (a mapping of data/model/train/search)")
+    data, model = cfg.get("data") or {}, cfg.get("model") or {}
+    return {"path": d, "task": "caption" if model.get("encoder") == "image" else "translate",
+            "src_lang": data.get("src_lang"), "tgt_lang": data.get("tgt_lang"), "summary": card_summary(d)}
 
 
 def resolve(model: str | None, src_lang: str | None = None, tgt_lang: str | None = None,

@@ -121,15 +121,17 @@ class Shortlist:
     @classmethod
     def load(cls, model_dir: str | Path) -> "Shortlist | None":
         """The model directory's shortlist, or None when it has none."""
+        from seq2seq.checkpoint import load
+
         path = Path(model_dir) / FILE
         if not path.is_file():
             return None
+        hint = f"rebuild it with `seq2seq shortlist --model {Path(model_dir)}`"
+        d = load(path, what="shortlist", hint=hint)  # tensors and plain data only: pickled code is refused
         try:
-            d = torch.load(path, map_location="cpu", weights_only=True)
             return cls(d["lexicon"], d["frequent"], int(d["tgt_vocab"]))
-        except Exception as e:  # a truncated or foreign file
-            raise UserError(f"{path}: not a readable shortlist ({type(e).__name__}); rebuild it with "
-                            f"`seq2seq shortlist --model {Path(model_dir)}`") from None
+        except Exception as e:  # a torch file, but not a shortlist
+            raise UserError(f"{path}: not a readable shortlist ({type(e).__name__}); {hint}") from None
 
     @classmethod
     def for_model(cls, model_dir: str | Path, src_vocab: int, tgt_vocab: int) -> "Shortlist | None":

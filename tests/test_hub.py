@@ -1,13 +1,17 @@
 """Shipped models by name and language pair, export (fp16, averaging), and int8 quantization."""
 
+import os
+import shutil
+
 import pytest
 import torch
 import yaml
 
 from conftest import tiny_config
 from seq2seq import UserError, checkpoint
+from seq2seq import hub as hub_module
 from seq2seq.cli import main
-from seq2seq.hub import resolve, shipped
+from seq2seq.hub import checkpoints_dir, resolve, search_path, shipped
 from seq2seq.trainer import Trainer
 from seq2seq.translate import Translator
 
@@ -31,7 +35,9 @@ def hub(tmp_path, monkeypatch, run_dir):
         cfg["data"].update(src_lang=s, tgt_lang=t)
         (out / "config.yaml").write_text(yaml.safe_dump(cfg))
         (out / "card.md").write_text(f"# {name}\n\nSummary: toy model {s}->{t}\n")
-    monkeypatch.setenv("SEQ2SEQ_CHECKPOINTS", str(root))
+    monkeypatch.setenv("SEQ2SEQ_MODELS", str(root))
+    monkeypatch.delenv("SEQ2SEQ_CHECKPOINTS", raising=False)
+    monkeypatch.setattr(hub_module, "checkpoints_dir", lambda: tmp_path / "no-shipped-models")
     return root
 
 
@@ -69,6 +75,34 @@ def test_resolve_by_name_pair_and_dir(hub, run_dir):
         resolve(None)
     with pytest.raises(UserError, match="toy-xx-yy"):
         resolve("nonexistent")
+
+
+def test_search_path_user_folders_first_then_alias_then_shipped(run_dir, tmp_path, monkeypatch):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    monkeypatch.setenv("SEQ2SEQ_MODELS", f"{a}{os.pathsep}{b}{os.pathsep}")  # an empty entry is skipped
+    monkeypatch.setenv("SEQ2SEQ_CHECKPOINTS", str(c))  # the earlier name still works, after SEQ2SEQ_MODELS
+    assert search_path() == [a, b, c, checkpoints_dir()]
+    builtin = {d.name for d in checkpoints_dir().iterdir() if (d / "config.yaml").is_file()}
+    assert builtin, "the shipped models are missing"
+    shadow = sorted(builtin)[0]  # a user's model with a shipped model's name hides it
+    checkpoint.export(run_dir, b / shadow)
+    checkpoint.export(run_dir, c / "mine")
+    shutil.copytree(b / shadow, a / "also-mine")
+    models = shipped()
+    assert set(models) == builtin | {"mine", "also-mine"}
+    assert models[shadow]["path"] == b / shadow and models["mine"]["path"] == c / "mine"
+    assert resolve("also-mine") == a / "also-mine"
+    monkeypatch.delenv("SEQ2SEQ_MODELS")
+    monkeypatch.delenv("SEQ2SEQ_CHECKPOINTS")
+    assert search_path() == [checkpoints_dir()] and set(shipped()) == builtin
+
+
+def test_broken_config_in_a_collection_is_one_error(tmp_path, monkeypatch):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.yaml").write_bytes(b"\xff\xfe not utf-8")
+    monkeypatch.setenv("SEQ2SEQ_MODELS", str(tmp_path))
+    with pytest.raises(UserError, match="bad/config.yaml: not a readable model config"):
+        shipped()
 
 
 def test_cli_models_and_from_to(hub, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from seq2seq.cli.common import checkpoint_arg, command, decode_args, progress_arg, shortlist_arg
+from seq2seq.extras import require_extra
 
 
 def register(sub) -> None:
@@ -52,6 +53,7 @@ def register(sub) -> None:
 
 
 def _cmd_report(args) -> int:
+    require_extra("report")
     from seq2seq.report import ReportOptions, write_report
 
     opts = ReportOptions(
@@ -67,6 +69,7 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_diagnose(args) -> int:
+    require_extra("report")
     import torch
 
     from seq2seq.diagnose import gradient_flow, write_gradient_flow

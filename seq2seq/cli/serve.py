@@ -6,6 +6,7 @@ import sys
 
 from seq2seq import UserError
 from seq2seq.cli.common import command
+from seq2seq.extras import require_extra
 
 
 def register(sub) -> None:
@@ -30,6 +31,7 @@ def register(sub) -> None:
 
 
 def _cmd_serve(args) -> int:
+    require_extra("serve")
     from seq2seq.hub import resolve, shipped
     from seq2seq.translate import Translator
 
