@@ -1,6 +1,6 @@
 """Checkpoints: atomic save (write, fsync, rename), load, and averaging of the last N.
 
-A model directory holds `config.yaml`, its tokenizer(s), `best.pt` (best validation BLEU), `last.pt` (the full
+A model directory holds `config.yaml`, its tokenizer(s), `best.pt` (best by `train.valid_metric`), `last.pt` (the full
 training state for `--resume`), `step-*.pt` (weights, for averaging) and `log.jsonl`. Shipped models may
 hold a single `model.pt` with fp16 weights.
 """
@@ -107,6 +107,10 @@ def export(model_dir: Path, out: Path, average_last: int = 0, fp16: bool = True)
 
     if not (model_dir / "config.yaml").is_file():
         raise UserError(f"{model_dir} is not a model directory: config.yaml is missing")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is an existing file; give a folder to write the model into")
+    if out.exists() and out.resolve() == model_dir.resolve():
+        raise UserError(f"--out {out} is the model directory itself; give a new folder")
     if average_last:
         steps = step_checkpoints(model_dir)[-average_last:]
         if len(steps) < average_last:
@@ -121,9 +125,12 @@ def export(model_dir: Path, out: Path, average_last: int = 0, fp16: bool = True)
     if fp16:
         weights = {k: (v.half() if v.is_floating_point() else v) for k, v in weights.items()}
     weights = share_equal(weights)
-    out.mkdir(parents=True, exist_ok=True)
     extra = [f for f in ("log.jsonl", "shortlist.pt") if (model_dir / f).is_file()]
-    for f in ["config.yaml", *(p.name for p in model_dir.glob("spm*.model")), *extra]:
-        shutil.copyfile(model_dir / f, out / f)
-    save(weights, out / "model.pt")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for f in ["config.yaml", *(p.name for p in model_dir.glob("spm*.model")), *extra]:
+            shutil.copyfile(model_dir / f, out / f)
+        save(weights, out / "model.pt")
+    except OSError as e:
+        raise UserError(f"cannot write {e.filename or out}: {e.strerror or e}") from None
     return out

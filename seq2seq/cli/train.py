@@ -50,11 +50,15 @@ def register(sub) -> None:
 
 def _cmd_train(args) -> int:
     from seq2seq.config import load_config
+    from seq2seq.rundir import Interrupted
     from seq2seq.trainer import Trainer
 
     cfg = load_config(args.config, args.set)
     trainer = Trainer(cfg, resume=args.resume)
-    summary = trainer.train()
+    try:
+        summary = trainer.train()
+    except Interrupted as e:  # last.pt is saved and the trainer said so; exit as the signal asks (130, 143)
+        return 128 + e.signum
     print(json.dumps(summary))
     return 0
 
