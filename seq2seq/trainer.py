@@ -235,9 +235,10 @@ class Trainer:
                       "ppl": round(v["ppl"], 2), "bleu": v["bleu"], "best_bleu": b.bleu, "metric": self.metric.name,
                       "score": v["score"], "best_score": b.score, "best_step": b.step,
                       "lr": self.optimizer.param_groups[0]["lr"], "time": time.time()})
-        shown = "" if self.metric.name == "bleu" else f" | {self.metric.label} {v['score']:.2f}"
+        m = self.metric
+        shown = "" if m.name == "bleu" else f" | {m.label} {m.show(v['score'])}"
         self.say(f"step {self.step} | valid loss {v['loss']:.3f} ppl {v['ppl']:.2f} BLEU {v['bleu']:.2f}{shown} "
-                 f"(best {b.score:.2f}{' *' if improved else f' at step {b.step}'}) | e.g. {v['example'][:80]!r}")
+                 f"(best {m.show(b.score)}{' *' if improved else f' at step {b.step}'}) | e.g. {v['example'][:80]!r}")
 
     # -- the loop ----------------------------------------------------------------------------------------
     def train(self) -> dict:
@@ -327,7 +328,7 @@ class Trainer:
         if b.step is not None:
             bleu = "" if self.metric.name == "bleu" else f" (BLEU {b.bleu:.2f})"
             self.say(f"done at step {self.step}: best.pt is step {b.step}, picked by validation "
-                     f"{self.metric.label} {b.score:.2f}{bleu}")
+                     f"{self.metric.label} {self.metric.show(b.score)}{bleu}")
         return {"step": self.step, "metric": self.metric.name, "best_score": b.score, "best_step": b.step,
                 "best_bleu": b.bleu, "minutes": self._elapsed() / 60, "train_tok_s": self.meter.tok_s,
                 "model_dir": str(self.dir)}

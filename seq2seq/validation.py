@@ -43,6 +43,9 @@ class ValidMetric:
     def label(self) -> str:
         return NAMES[self.name]
 
+    def show(self, score: float) -> str:
+        return f"{score:.4f}" if self.name == "loss" else f"{score:.2f}"
+
     def _warn(self, what: str, advice: str = "train.valid_metric=exact (sentence accuracy) would") -> None:
         if not self.warned:
             self.warned = True
