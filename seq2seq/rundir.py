@@ -80,11 +80,15 @@ class RunDir:
         previous = f.read().strip()
         if previous and previous != str(os.getpid()):
             self.say(f"note: took over the lock {path} of trainer PID {previous}, which is no longer running")
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
         self._lock = f
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(f"{os.getpid()}\n")
+            f.flush()
+        except OSError:
+            self.release()
+            raise
 
     def release(self) -> None:
         """Delete the lock file and drop the lock (deleted first, so a waiting opener sees a new file)."""

@@ -64,10 +64,14 @@ class Tokenizer:
             raise UserError(f"cannot train a tokenizer (vocab_size={vocab_size}, {model_type}): "
                             f"{str(e).splitlines()[0]}") from None
         model_file = Path(model_file)
-        model_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = model_file.with_suffix(".tmp")
-        tmp.write_bytes(buf.getvalue())
-        tmp.replace(model_file)
+        try:  # atomically: a full disk or a kill never leaves half a model under the real name
+            model_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(buf.getvalue())
+            tmp.replace(model_file)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise UserError(f"cannot write {model_file}: {e.strerror or e}") from None
         return Tokenizer(model_file)
 
 

@@ -172,3 +172,22 @@ def test_separate_vocab_missing_target_names_it(tmp_path, tok):
     (tmp_path / "spm.src.model").write_bytes(tok.path.read_bytes())
     with pytest.raises(UserError, match="spm.tgt.model"):
         load_pair(tmp_path)
+
+
+def test_full_disk_while_writing_the_model(tmp_path, monkeypatch):
+    """One UserError naming the file, and no half-written spm.tmp left behind."""
+    import errno
+    import os
+    from pathlib import Path
+
+    real = Path.write_bytes
+
+    def write_bytes(self, data):
+        real(self, data[:10])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    with pytest.raises(UserError) as e:
+        Tokenizer.train(_sentences(50), tmp_path / "spm.model", vocab_size=60)
+    assert str(e.value) == f"cannot write {tmp_path / 'spm.model'}: No space left on device"
+    assert list(tmp_path.iterdir()) == []

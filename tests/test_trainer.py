@@ -1,6 +1,7 @@
 """Trainer: learns a synthetic task, picks best.pt by the task's metric, resumes exactly (also after SIGTERM),
 stops on divergence naming a checkpoint that exists, writes checkpoints atomically."""
 
+import errno
 import io
 import json
 import math
@@ -118,6 +119,38 @@ def test_atomic_save_keeps_old_file_on_failure(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "save", boom)
     with pytest.raises(OSError):
         checkpoint.save({"x": torch.tensor([2.0])}, path)
+    monkeypatch.undo()
+    assert checkpoint.load(path)["x"].item() == 1.0
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
+
+
+def test_full_disk_inside_torch_save_is_an_oserror(tmp_path, monkeypatch):
+    """torch.save turns a failed write into RuntimeError("unexpected pos ..."); save raises the write's OSError
+    (so the trainer can say "No space left on device") and keeps the old file."""
+    path = tmp_path / "ck.pt"
+    checkpoint.save({"x": torch.tensor([1.0])}, path)
+    real_fdopen = os.fdopen
+
+    class Full(io.RawIOBase):
+        def __init__(self, f):
+            self.f, self.room = f, 100
+
+        def write(self, data):
+            if len(data) > self.room:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.room -= len(data)
+            return self.f.write(data)
+
+        def fileno(self):
+            return self.f.fileno()
+
+        def close(self):
+            self.f.close()
+
+    monkeypatch.setattr(checkpoint.os, "fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
+    with pytest.raises(OSError) as e:
+        checkpoint.save({"x": torch.zeros(10_000)}, path)
+    assert e.value.errno == errno.ENOSPC
     monkeypatch.undo()
     assert checkpoint.load(path)["x"].item() == 1.0
     assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
