@@ -32,8 +32,8 @@ def writing(target: Path | str):
     try:
         yield
     except OSError as e:
-        reason = e.strerror or str(e)
-        raise UserError(f"cannot write {target}: {reason}; files saved there before are unchanged") from None
+        where = e.filename or target  # the file the system names, else the one being written
+        raise UserError(f"cannot write {where}: {e.strerror or e}; files saved before are unchanged") from None
 
 
 class RunDir:
