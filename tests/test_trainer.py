@@ -327,3 +327,19 @@ def test_non_finite_loss_before_any_checkpoint_names_none(tmp_path):
     msg = str(e.value)
     assert "non-finite" in msg and "holds no last.pt" in msg and "last good checkpoint is" not in msg
     assert not (tmp_path / "model" / "last.pt").exists() and not (tmp_path / "model" / "train.lock").exists()
+
+
+def test_resume_from_a_last_pt_written_before_valid_metric(tmp_path):
+    """Older last.pt files (best_bleu and a float schedule best, no metric) resume as BLEU runs."""
+    cfg = tiny_config(tmp_path, train={"max_steps": 2, "valid_every": 2})
+    Trainer(cfg, progress=False).train()
+    path = tmp_path / "model" / "last.pt"
+    state = checkpoint.load(path)
+    for key in ("metric", "best", "watch", "meter"):
+        del state[key]
+    state["best_bleu"], state["schedule"]["best"] = 3.5, 3.5
+    checkpoint.save(state, path)
+    cfg.train.max_steps = 4
+    resumed = Trainer(cfg, resume=True, progress=False)
+    assert resumed.metric.name == "bleu" and resumed.best.score == 3.5 and resumed.schedule.best == (3.5, -math.inf)
+    assert resumed.train()["step"] == 4
