@@ -3,9 +3,9 @@
     .venv/bin/python scripts/card.py NAME --summary "..." --command "..." --hardware "..." \
         --scores runs/ship/NAME.md [--scores ...] --scores-command "..." [--note "..."]
 
-Every number in the card comes from those files: parameter count from the weights, steps and wall time from
-the training log (checkpoints/NAME/log.jsonl, which `seq2seq export` copies), scores from the benchmark
-outputs (pasted verbatim).
+Every number in the card comes from those files: parameter count from the weights, steps, wall time and the
+validation metric that picked the checkpoint from the training log (checkpoints/NAME/log.jsonl, which
+`seq2seq export` copies), scores from the benchmark outputs (pasted verbatim).
 """
 
 from __future__ import annotations
@@ -14,7 +14,29 @@ import argparse
 import json
 from pathlib import Path
 
-from seq2seq.loading import load
+
+METRIC_NAMES = {"bleu": "BLEU", "chrf": "chrF", "exact": "exact match %", "loss": "loss"}
+
+
+def best_validation(valid: list[dict]) -> tuple[str, int, float]:
+    """(metric, step, score) of the validation that picked the checkpoint. Logs from before train.valid_metric
+    have no "metric": BLEU picked it, the highest."""
+    last = valid[-1]
+    if "metric" not in last:
+        best = max(valid, key=lambda r: r["bleu"])
+        return "bleu", best["step"], best["bleu"]
+    return last["metric"], last["best_step"], last["best_score"]
+
+
+def training_line(log: list[dict], valid_beam: int = 1) -> str:
+    """The card's training row: steps to the best validation, by the metric that picked it; steps and wall time."""
+    metric, step, score = best_validation([r for r in log if r["type"] == "valid"])
+    hours = (log[-1]["time"] - log[0]["time"]) / 3600
+    wall = f"{hours:.2f} h" if hours >= 1 else f"{hours * 60:.1f} minutes"
+    search = "greedy" if valid_beam == 1 else f"beam {valid_beam}"
+    value = f"{score:.4f}" if metric == "loss" else f"{score:.2f}"
+    return (f"{step:,} steps to the best validation {METRIC_NAMES[metric]} {value} ({search}; the metric that "
+            f"picked the checkpoint); {log[-1]['step']:,} steps in all, {wall} wall time (from the log)")
 
 
 def main() -> None:
@@ -28,16 +50,14 @@ def main() -> None:
     ap.add_argument("--log", help="training log (default: checkpoints/NAME/log.jsonl)")
     ap.add_argument("--note", default="")
     args = ap.parse_args()
+    from seq2seq.loading import load
+
     out = Path("checkpoints") / args.name
     loaded = load(out, "cpu")
     cfg, model = loaded.config, loaded.model
     n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     backbone = sum(p.numel() for n, p in model.named_parameters() if n.startswith("encoder.backbone."))
     log = [json.loads(line) for line in Path(args.log or out / "log.jsonl").read_text().splitlines()]
-    valid = [r for r in log if r["type"] == "valid"]
-    best = max(valid, key=lambda r: r["bleu"])
-    hours = (log[-1]["time"] - log[0]["time"]) / 3600
-    wall = f"{hours:.2f} h" if hours >= 1 else f"{hours * 60:.1f} minutes"
     size_mb = (out / "model.pt").stat().st_size / 2**20
     m, d = cfg.model, cfg.data
     arch = (f"{m.cell.upper()} decoder ({m.dec_layers} layer, hidden {m.hidden}), {m.attention} attention"
@@ -66,7 +86,7 @@ Summary: {args.summary}
 | parameters | {n_params:,}{f' (of which {backbone:,} in the frozen backbone)' if backbone else ''} |
 | weights | `model.pt`, float16, {size_mb:.1f} MB |
 | decoding | beam {cfg.search.beam}, length penalty alpha {cfg.search.alpha} (this folder's `config.yaml`) |
-| training | {best['step']:,} steps to the best validation BLEU {best['bleu']:.2f} (greedy); {log[-1]['step']:,} steps in all, {wall} wall time (from the log) |
+| training | {training_line(log, cfg.train.valid_beam)} |
 | hardware | {args.hardware} |
 
 ## Training command

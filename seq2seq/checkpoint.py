@@ -1,6 +1,6 @@
 """Checkpoints: atomic save (write, fsync, rename), load, and averaging of the last N.
 
-A model directory holds `config.yaml`, its tokenizer(s), `best.pt` (best validation BLEU), `last.pt` (the full
+A model directory holds `config.yaml`, its tokenizer(s), `best.pt` (best by `train.valid_metric`), `last.pt` (the full
 training state for `--resume`), `step-*.pt` (weights, for averaging) and `log.jsonl`. Shipped models may
 hold a single `model.pt` with fp16 weights.
 """
@@ -26,14 +26,38 @@ def backbone_from_package(cfg) -> bool:
             and m.backbone_weights is None)
 
 
+class _Writes:
+    """A file whose failed write is kept: torch.save reports a full disk as RuntimeError("unexpected pos ...")."""
+
+    def __init__(self, f):
+        self.f, self.error = f, None
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
 def save(obj: dict, path: str | Path) -> None:
-    """torch.save to a temporary file in the same folder, then rename: a crash never leaves half a file."""
+    """torch.save to a temporary file in the same folder, then rename: a crash never leaves half a file.
+    A failed write (full disk, ...) is raised as its OSError."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            out = _Writes(f)
+            try:
+                torch.save(obj, out)
+            except RuntimeError:
+                if out.error is None:
+                    raise
+                raise out.error from None
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -119,6 +143,10 @@ def export(model_dir: Path, out: Path, average_last: int = 0, fp16: bool = True)
 
     if not (model_dir / "config.yaml").is_file():
         raise UserError(f"{model_dir} is not a model directory: config.yaml is missing")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is an existing file; give a folder to write the model into")
+    if out.exists() and out.resolve() == model_dir.resolve():
+        raise UserError(f"--out {out} is the model directory itself; give a new folder")
     if average_last:
         steps = step_checkpoints(model_dir)[-average_last:]
         if len(steps) < average_last:
@@ -133,9 +161,12 @@ def export(model_dir: Path, out: Path, average_last: int = 0, fp16: bool = True)
     if fp16:
         weights = {k: (v.half() if v.is_floating_point() else v) for k, v in weights.items()}
     weights = share_equal(weights)
-    out.mkdir(parents=True, exist_ok=True)
     extra = [f for f in ("log.jsonl", "shortlist.pt") if (model_dir / f).is_file()]
-    for f in ["config.yaml", *(p.name for p in model_dir.glob("spm*.model")), *extra]:
-        shutil.copyfile(model_dir / f, out / f)
-    save(weights, out / "model.pt")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for f in ["config.yaml", *(p.name for p in model_dir.glob("spm*.model")), *extra]:
+            shutil.copyfile(model_dir / f, out / f)
+        save(weights, out / "model.pt")
+    except OSError as e:
+        raise UserError(f"cannot write {e.filename or out}: {e.strerror or e}") from None
     return out

@@ -6,6 +6,8 @@ The resolved config is saved as `config.yaml` in every model directory, so a mod
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,8 +139,11 @@ class TrainConfig:
     decay_patience: int = 2  # ... after this many validations without improvement
     min_lr: float = 1e-5
     valid_every: int = 1000
-    valid_beam: int = 1  # beam size for validation BLEU (1 = greedy, fast)
-    early_stopping: int = 8  # stop after this many validations without a better BLEU; 0 = never
+    valid_beam: int = 1  # beam size for validation decoding (1 = greedy, fast)
+    # what picks best.pt and drives early stopping and the plateau schedule: bleu | chrf | exact (sentence
+    # accuracy) | loss; auto = bleu, or exact when most validation references are shorter than 4 tokens
+    valid_metric: str = "auto"
+    early_stopping: int = 8  # stop after this many validations without a better valid_metric; 0 = never
     keep_last: int = 5  # step checkpoints kept for averaging
     log_every: int = 100
     device: str = "auto"
@@ -150,6 +155,7 @@ class TrainConfig:
         _choice("train.optimizer", self.optimizer, ("adam", "adamw"))
         _choice("train.schedule", self.schedule, ("constant", "plateau", "inverse_sqrt"))
         _choice("train.device", self.device, ("auto", "cpu", "cuda"))
+        _choice("train.valid_metric", self.valid_metric, ("auto", "bleu", "chrf", "exact", "loss"))
         _check(self.batch_tokens >= 1, "train.batch_tokens must be >= 1")
         _check(self.lr > 0, "train.lr must be > 0")
         _check(0 <= self.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
@@ -222,7 +228,17 @@ class Config:
         return d
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        """Write the YAML atomically (a temporary file renamed over it): a kill never leaves half a config."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(yaml.safe_dump(self.to_dict(), sort_keys=False))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "search": SearchConfig}
@@ -270,7 +286,10 @@ def from_dict(raw: dict, overrides: list[str] | None = None) -> Config:
                     raise UserError(f"unknown config key '{key}.{sub}'; valid keys: {', '.join(valid_keys())}")
             kwargs[key] = SECTIONS[key](**value)
         elif key == "model_dir":
-            kwargs[key] = str(value)
+            if isinstance(value, os.PathLike) or (isinstance(value, int) and not isinstance(value, bool)):
+                value = str(value)  # YAML reads `model_dir: 2024` as a number
+            _check(isinstance(value, str) and value.strip() != "", f"model_dir must be a folder path, got {value!r}")
+            kwargs[key] = value
         else:
             raise UserError(f"unknown config key {key!r}; valid keys: {', '.join(valid_keys())}")
     cfg = Config(**kwargs)
@@ -285,7 +304,12 @@ def _check_types(cfg: Config) -> None:
         for f in dataclasses.fields(part):
             value = getattr(part, f.name)
             default = f.default if f.default is not dataclasses.MISSING else None
-            if value is None or default is None:
+            if value is None:
+                continue
+            if default is None:  # optional paths and names
+                if isinstance(value, os.PathLike):
+                    setattr(part, f.name, value := os.fspath(value))
+                _check(isinstance(value, str), f"{section}.{f.name} must be a string, got {value!r}")
                 continue
             if isinstance(default, bool):
                 _check(isinstance(value, bool), f"{section}.{f.name} must be true or false, got {value!r}")
@@ -300,11 +324,14 @@ def _check_types(cfg: Config) -> None:
                         pass
                 _check(isinstance(value, (int, float)) and not isinstance(value, bool),
                        f"{section}.{f.name} must be a number, got {value!r}")
+                _check(math.isfinite(value), f"{section}.{f.name} must be a finite number, got {value!r}")
                 setattr(part, f.name, float(value))
             elif isinstance(default, str):
                 _check(isinstance(value, str), f"{section}.{f.name} must be a string, got {value!r}")
             elif isinstance(default, tuple):
                 _check(isinstance(value, (list, tuple)), f"{section}.{f.name} must be a list, got {value!r}")
+                _check(all(not isinstance(v, float) or math.isfinite(v) for v in value),
+                       f"{section}.{f.name} must hold finite numbers, got {value!r}")
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
@@ -315,7 +342,12 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         if not path.is_file():
             raise UserError(f"config file not found: {path}")
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as e:
+            raise UserError(f"config file {path} is not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r})"
+                            ) from None
+        except OSError as e:
+            raise UserError(f"cannot read config file {path}: {e.strerror}") from None
         except yaml.YAMLError as e:
             raise UserError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
         if not isinstance(raw, dict):

@@ -26,6 +26,8 @@ def _readable(path: str | Path) -> str:
             f.read(1)
     except OSError as e:
         raise UserError(f"cannot read {p}: {e.strerror}") from None
+    if p.stat().st_size == 0:
+        raise UserError(f"{p} is empty")
     return str(p)
 
 

@@ -43,6 +43,26 @@ def bleu(hyps: list[str], refs: list[list[str]] | list[str], lowercase: bool = F
     return corpus_scores(hyps, refs, lowercase, ("bleu",))["bleu"].score
 
 
+def exact_match(hyps: list[str], refs: list[list[str]] | list[str]) -> float:
+    """Sentence accuracy in percent: a hypothesis counts when it equals one of its references (detokenized text,
+    runs of whitespace compared as one space)."""
+    streams = _refs_streams(refs, len(hyps))
+    hits = sum(any(" ".join(h.split()) == " ".join(s[i].split()) for s in streams) for i, h in enumerate(hyps))
+    return round(100.0 * hits / max(len(hyps), 1), 2)
+
+
+BLEU_ORDER = 4  # BLEU's longest n-gram: a sentence shorter than this has no 4-gram to match
+
+
+def short_for_bleu(texts: list[str]) -> float:
+    """The share of `texts` shorter than 4 tokens as BLEU counts them (13a): when most are, corpus BLEU is 0 or
+    close to it whatever the system outputs, so it cannot rank checkpoints."""
+    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
+    tok = Tokenizer13a()
+    return sum(len(tok(t).split()) < BLEU_ORDER for t in texts) / max(len(texts), 1)
+
+
 def as_json(scores: dict[str, Score]) -> dict:
     return {k: asdict(v) for k, v in scores.items()}
 

@@ -64,10 +64,14 @@ class Tokenizer:
             raise UserError(f"cannot train a tokenizer (vocab_size={vocab_size}, {model_type}): "
                             f"{str(e).splitlines()[0]}") from None
         model_file = Path(model_file)
-        model_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = model_file.with_suffix(".tmp")
-        tmp.write_bytes(buf.getvalue())
-        tmp.replace(model_file)
+        try:  # atomically: a full disk or a kill never leaves half a model under the real name
+            model_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(buf.getvalue())
+            tmp.replace(model_file)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise UserError(f"cannot write {model_file}: {e.strerror or e}") from None
         return Tokenizer(model_file)
 
 
@@ -86,7 +90,21 @@ def model_files(model_dir: Path) -> tuple[Path, Path]:
     return model_dir / "spm.src.model", model_dir / "spm.tgt.model"
 
 
+def _joint_vocab(model_dir: Path) -> bool:
+    """data.joint_vocab of the model directory's config.yaml (default True); only read to name a missing file."""
+    import yaml
+
+    try:
+        data = (yaml.safe_load((model_dir / "config.yaml").read_text(encoding="utf-8")) or {}).get("data") or {}
+        return data.get("joint_vocab", True) is not False
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
+        return True
+
+
 def load_pair(model_dir: Path) -> tuple[Tokenizer, Tokenizer]:
+    model_dir = Path(model_dir)
     src, tgt = model_files(model_dir)
+    if not src.is_file() and _joint_vocab(model_dir):  # name the file this model needs, not the other layout's
+        raise UserError(f"sentencepiece model not found: {model_dir / 'spm.model'}")
     src_tok = Tokenizer(src)
     return src_tok, (src_tok if tgt == src else Tokenizer(tgt))

@@ -1,85 +1,41 @@
-"""One training loop: teacher forcing, label-smoothed cross-entropy, clipping, LR schedule, validation BLEU,
-early stopping, atomic checkpoints and exact resume.
+"""One training loop: teacher forcing, label-smoothed cross-entropy, clipping, LR schedule, validation by the
+run's metric (seq2seq.validation), early stopping, divergence checks, atomic checkpoints and exact resume.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from seq2seq import UserError, checkpoint
+from seq2seq import UserError
 from seq2seq.batching import token_batches
-from seq2seq.config import Config, TrainConfig
-from seq2seq.metrics import bleu
+from seq2seq.config import Config
 from seq2seq.model import build_model
 from seq2seq.model.seq2seq import count_parameters
+from seq2seq.rundir import Interrupted, RunDir, StopSignals, writing
+from seq2seq.schedule import LossWatch, LRSchedule, Meter, rng_state, set_rng_state
 from seq2seq.tasks import make_task
-from seq2seq.tokenizer import PAD
 from seq2seq.loading import resolve_device
+from seq2seq.tokenizer import PAD
+from seq2seq.validation import Best, ValidMetric
+
+__all__ = ["LRSchedule", "Trainer", "TrainingError"]
 
 
 class TrainingError(UserError):
-    """Training cannot go on (e.g. a non-finite loss); the last good checkpoint is kept."""
-
-
-class LRSchedule:
-    """Linear warm-up, then constant, inverse square root, or reduce-on-plateau of validation BLEU."""
-
-    def __init__(self, cfg: TrainConfig):
-        self.cfg = cfg
-        self.scale = 1.0  # plateau decay so far
-        self.best = -math.inf
-        self.bad = 0
-
-    def lr(self, step: int) -> float:
-        c = self.cfg
-        warm = min(1.0, step / c.warmup_steps) if c.warmup_steps else 1.0
-        if c.schedule == "inverse_sqrt":
-            w = max(c.warmup_steps, 1)
-            return c.lr * (warm if step < w else math.sqrt(w / max(step, 1)))
-        return max(c.lr * self.scale, c.min_lr) * warm if c.schedule == "plateau" else c.lr * warm
-
-    def on_validation(self, metric: float) -> None:
-        if metric > self.best:
-            self.best, self.bad = metric, 0
-            return
-        self.bad += 1
-        if self.cfg.schedule == "plateau" and self.bad > self.cfg.decay_patience:
-            self.scale *= self.cfg.decay_factor
-            self.bad = 0
-
-    def state_dict(self) -> dict:
-        return {"scale": self.scale, "best": self.best, "bad": self.bad}
-
-    def load_state_dict(self, d: dict) -> None:
-        self.scale, self.best, self.bad = d["scale"], d["best"], d["bad"]
-
-
-def _rng_state() -> dict:
-    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    """Generators take CPU byte tensors; a checkpoint loaded with map_location=cuda holds GPU copies."""
-    random.setstate(state["python"])
-    torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([t.cpu() for t in state["cuda"]])
+    """Training cannot go on (a diverging or non-finite loss); the last good checkpoint is kept."""
 
 
 class Trainer:
-    """Trains `cfg` into `cfg.model_dir`; `resume=True` continues exactly from `last.pt`."""
+    """Trains `cfg` into `cfg.model_dir`, which it locks; `resume=True` continues exactly from `last.pt`."""
 
     def __init__(self, cfg: Config, resume: bool = False, progress: bool | None = None, log_stream=None):
         self.cfg = cfg
@@ -88,6 +44,15 @@ class Trainer:
         self.progress = sys.stderr.isatty() if progress is None else progress
         if resume and not (self.dir / "last.pt").is_file():
             raise UserError(f"--resume: no checkpoint to resume from in {self.dir} (last.pt is missing)")
+        self.run = RunDir(self.dir, self.say).open()
+        try:
+            self._setup(resume)
+        except BaseException:
+            self.run.release()
+            raise
+
+    def _setup(self, resume: bool) -> None:
+        cfg, t = self.cfg, self.cfg.train
         if not resume and (self.dir / "last.pt").is_file():
             raise UserError(f"{self.dir} already holds a training run; use --resume to continue it, "
                             f"or set model_dir to a new folder")
@@ -95,61 +60,77 @@ class Trainer:
             saved = self._saved_config()
             if saved.model != cfg.model or saved.data.joint_vocab != cfg.data.joint_vocab:
                 raise UserError("--resume: model or vocabulary settings differ from the saved run's config.yaml")
-        self.dir.mkdir(parents=True, exist_ok=True)
-        t = cfg.train
         if t.threads:
             torch.set_num_threads(t.threads)
         self.device = resolve_device(t.device)
         random.seed(t.seed)
         torch.manual_seed(t.seed)
-        self.task = make_task(cfg, self.dir, self.say)
+        with writing(self.dir):  # trains and writes the tokenizer(s) and the shortlist on a first run
+            self.task = make_task(cfg, self.dir, self.say)
         self.src_tok, self.tgt_tok = self.task.src_tok, self.task.tgt_tok
-        cfg.save(self.dir / "config.yaml")
+        with writing(self.dir / "config.yaml"):
+            cfg.save(self.dir / "config.yaml")
         self.model = build_model(cfg.model, len(self.src_tok), len(self.tgt_tok)).to(self.device)
         self.task.attach(self.model, self.device)
         opt_cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt_cls(self.model.parameters(), lr=t.lr, betas=t.betas, weight_decay=t.weight_decay)
-        self.schedule = LRSchedule(t)
+        self.schedule, self.watch, self.meter = LRSchedule(t), LossWatch(len(self.tgt_tok)), Meter()
+        self.metric = ValidMetric(t.valid_metric, self.task.valid_refs, self.say)
         self.step, self.epoch, self.pos = 0, 0, 0  # pos: batches done in the current epoch
-        self.best_bleu, self.bad_validations = -1.0, 0
+        self.best, self.bad_validations = Best(), 0
+        self.saved_step: int | None = None  # the step of last.pt on disk
         self._started: float | None = None
         self.elapsed = 0.0  # wall-clock seconds spent training before this process (restored by --resume)
         self.amp = t.amp and self.device.type == "cuda"
         self.say(f"model: {count_parameters(self.model):,} parameters; vocab {len(self.src_tok)}/{len(self.tgt_tok)}; "
                  f"device {self.device}")
         if resume:
-            self._restore(checkpoint.load(self.dir / "last.pt", map_location=self.device))
+            self._restore(self._load_last())
             self.say(f"resumed from {self.dir / 'last.pt'} at step {self.step}")
+        self.run.trim_log(self.step)
 
     def _saved_config(self) -> Config:
         from seq2seq.config import load_config
 
         return load_config(self.dir / "config.yaml")
 
-    # -- logging -----------------------------------------------------------------------------------------
+    def _load_last(self) -> dict:
+        from seq2seq import checkpoint
+
+        return checkpoint.load(self.dir / "last.pt", map_location=self.device)
+
     def say(self, msg: str) -> None:
         print(msg, file=self.log_stream, flush=True)
-
-    def _log(self, record: dict) -> None:
-        with open(self.dir / "log.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def _state(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "schedule": self.schedule.state_dict(), "step": self.step, "epoch": self.epoch, "pos": self.pos,
-                "best_bleu": self.best_bleu, "bad_validations": self.bad_validations, "rng": _rng_state(),
-                "elapsed": self._elapsed(),
-                "config": self.cfg.to_dict()}
+                "metric": self.metric.name, "best": vars(self.best), "best_bleu": self.best.bleu,
+                "bad_validations": self.bad_validations, "rng": rng_state(), "elapsed": self._elapsed(),
+                "watch": self.watch.state_dict(), "meter": self.meter.state_dict(), "config": self.cfg.to_dict()}
 
     def _restore(self, s: dict) -> None:
+        saved = s.get("metric", "bleu")  # runs from before valid_metric were picked by BLEU
+        if saved != self.metric.name:
+            if self.cfg.train.valid_metric != "auto":
+                raise UserError(f"--resume: this run picks checkpoints by {saved}; train.valid_metric="
+                                f"{self.metric.name} would compare scores of different metrics (use {saved} or auto)")
+            self.metric.name = saved
+            self.say(f"validation metric: {saved} (the run's own, from last.pt)")
         self.model.load_state_dict(s["model"])
         self.optimizer.load_state_dict(s["optimizer"])
         self.schedule.load_state_dict(s["schedule"])
         self.step, self.epoch, self.pos = s["step"], s["epoch"], s["pos"]
-        self.best_bleu, self.bad_validations = s["best_bleu"], s["bad_validations"]
+        self.best = Best(**s["best"]) if "best" in s else Best((s["best_bleu"], -math.inf), s["best_bleu"],
+                                                               s["best_bleu"])
+        self.best.rank = tuple(self.best.rank) if self.best.rank is not None else None
+        self.bad_validations, self.saved_step = s["bad_validations"], s["step"]
         self.elapsed = s.get("elapsed", 0.0)
-        _set_rng_state(s["rng"])
+        for part, key in ((self.watch, "watch"), (self.meter, "meter")):
+            if key in s:
+                part.load_state_dict(s[key])
+        set_rng_state(s["rng"])
 
     def _elapsed(self) -> float:
         """Wall-clock training seconds so far, over all runs of this model directory."""
@@ -160,7 +141,14 @@ class Trainer:
         return bool(budget) and self._elapsed() >= budget * 60
 
     def save_last(self) -> None:
-        checkpoint.save(self._state(), self.dir / "last.pt")
+        self.run.save(self._state(), "last.pt")
+        self.saved_step = self.step
+
+    def _last_good(self) -> str:
+        if self.saved_step is not None and (self.dir / "last.pt").is_file():
+            return f"The last good checkpoint is {self.dir / 'last.pt'} (step {self.saved_step})"
+        return (f"No checkpoint was saved before it ({self.dir} holds no last.pt; the first validation is at step "
+                f"{self.cfg.train.valid_every})")
 
     # -- one step ----------------------------------------------------------------------------------------
     def loss(self, batch, reduction: str = "sum", smoothing: float | None = None) -> torch.Tensor:
@@ -177,32 +165,36 @@ class Trainer:
             loss = loss + lam * ((1.0 - coverage) ** 2).sum()
         return loss
 
+    def _diverged(self, what: str) -> TrainingError:
+        then = "then --resume" if self.saved_step is not None else "and train again"
+        return TrainingError(f"training diverged at step {self.step + 1}: {what}; stopped. {self._last_good()}; "
+                             f"lower train.lr or set train.clip_norm, {then}")
+
     def train_step(self, batch) -> tuple[float, float]:
+        """One update on `batch`; raises TrainingError, before updating, when the loss or gradient diverges."""
         self.model.train()
-        n_tokens = batch.n_tgt_tokens
-        loss = self.loss(batch) / n_tokens
-        if not torch.isfinite(loss):
-            raise TrainingError(f"non-finite training loss ({loss.item()}) at step {self.step + 1}; stopped. "
-                                f"The last good checkpoint is {self.dir / 'last.pt'}; lower train.lr or "
-                                f"set train.clip_norm, then --resume")
+        loss = self.loss(batch) / batch.n_tgt_tokens
+        value = loss.item()
+        problem = self.watch.problem(value)
+        if problem:
+            raise self._diverged(f"the training loss {problem}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip = self.cfg.train.clip_norm
-        params = self.model.parameters()
-        norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else float("inf"))
         if not torch.isfinite(norm):
-            raise TrainingError(f"non-finite gradient norm at step {self.step + 1}; stopped. The last good "
-                                f"checkpoint is {self.dir / 'last.pt'}")
+            raise self._diverged("the gradient norm is non-finite")
+        self.watch.add(value)
         self.step += 1
         for group in self.optimizer.param_groups:
             group["lr"] = self.schedule.lr(self.step)
         self.optimizer.step()
-        return loss.item(), float(norm)
+        return value, float(norm)
 
     # -- validation --------------------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> dict:
-        """Validation loss (no smoothing, per token) and BLEU of the decoded validation set."""
+        """Validation loss (no smoothing, per token), and BLEU and the run's metric of the decoded validation set."""
         self.model.eval()
         total, n = 0.0, 0
         for batch in self.task.valid_batches(self.cfg.train.batch_tokens):
@@ -212,102 +204,131 @@ class Trainer:
         search = replace(self.cfg.search, beam=self.cfg.train.valid_beam, nbest=1)
         hyps = self.task.decode_valid(self.model, search, self.device)
         loss = total / max(n, 1)
-        return {"loss": loss, "ppl": math.exp(min(loss, 50)), "bleu": bleu(hyps, self.task.valid_refs),
+        bleu, score = self.metric.scores(hyps, self.task.valid_refs, loss)
+        return {"loss": loss, "ppl": math.exp(min(loss, 50)), "bleu": bleu, "score": score,
                 "example": hyps[0] if hyps else ""}
 
     def _after_validation(self, v: dict) -> bool:
-        """Checkpoints and early stopping; True when training should stop."""
-        self.schedule.on_validation(v["bleu"])
-        improved = v["bleu"] > self.best_bleu
+        """best.pt, step and last checkpoints, the log row; True when early stopping says stop."""
+        rank = self.metric.rank(v["score"], v["loss"])
+        self.schedule.on_validation(rank)
+        improved = self.best.rank is None or rank > self.best.rank
         if improved:
-            self.best_bleu, self.bad_validations = v["bleu"], 0
-            checkpoint.save({"model": self.model.state_dict(), "step": self.step, "bleu": v["bleu"]},
-                            self.dir / "best.pt")
+            self.best, self.bad_validations = Best(rank, v["score"], v["bleu"], self.step), 0
+            self.run.save({"model": self.model.state_dict(), "step": self.step, "bleu": v["bleu"],
+                           "metric": self.metric.name, "score": v["score"], "loss": v["loss"]}, "best.pt")
         else:
             self.bad_validations += 1
-        keep = self.cfg.train.keep_last
-        if keep:
-            checkpoint.save({"model": self.model.state_dict(), "step": self.step},
-                            self.dir / f"step-{self.step}.pt")
-            for old in checkpoint.step_checkpoints(self.dir)[:-keep]:
-                old.unlink()
+        if self.cfg.train.keep_last:  # for averaging
+            self.run.save_step({"model": self.model.state_dict(), "step": self.step}, self.cfg.train.keep_last)
         self.save_last()
-        self._log({"type": "valid", "step": self.step, "epoch": self.epoch, "loss": round(v["loss"], 4),
-                   "ppl": round(v["ppl"], 2), "bleu": v["bleu"], "best_bleu": self.best_bleu,
-                   "lr": self.optimizer.param_groups[0]["lr"], "time": time.time()})
-        self.say(f"step {self.step} | valid loss {v['loss']:.3f} ppl {v['ppl']:.2f} BLEU {v['bleu']:.2f} "
-                 f"(best {self.best_bleu:.2f}){' *' if improved else ''} | e.g. {v['example'][:80]!r}")
+        self._log_validation(v, improved)
         es = self.cfg.train.early_stopping
         if es and self.bad_validations >= es:
-            self.say(f"early stopping: no BLEU improvement in {es} validations")
+            self.say(f"early stopping: no {self.metric.label} improvement in {es} validations")
             return True
         return False
 
+    def _log_validation(self, v: dict, improved: bool) -> None:
+        b = self.best
+        self.run.log({"type": "valid", "step": self.step, "epoch": self.epoch, "loss": round(v["loss"], 4),
+                      "ppl": round(v["ppl"], 2), "bleu": v["bleu"], "best_bleu": b.bleu, "metric": self.metric.name,
+                      "score": v["score"], "best_score": b.score, "best_step": b.step,
+                      "lr": self.optimizer.param_groups[0]["lr"], "time": time.time()})
+        m = self.metric
+        shown = "" if m.name == "bleu" else f" | {m.label} {m.show(v['score'])}"
+        self.say(f"step {self.step} | valid loss {v['loss']:.3f} ppl {v['ppl']:.2f} BLEU {v['bleu']:.2f}{shown} "
+                 f"(best {m.show(b.score)}{' *' if improved else f' at step {b.step}'}) | e.g. {v['example'][:80]!r}")
+
     # -- the loop ----------------------------------------------------------------------------------------
     def train(self) -> dict:
-        """Train until max_steps, max_epochs or early stopping; returns a summary."""
+        """Train until max_steps, max_epochs, the time budget or early stopping; returns a summary. SIGINT or
+        SIGTERM stops after the step in progress, saves last.pt and raises `rundir.Interrupted`."""
         t = self.cfg.train
-        src_lens, tgt_lens = self.task.lengths()
-        bar = None
-        if self.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=t.max_steps, initial=self.step, unit="step", dynamic_ncols=True, file=sys.stderr)
-        window_tokens, window_loss, window_steps, window_start = 0, 0.0, 0, time.perf_counter()
-        train_tokens, train_time = 0, 0.0
-        stop = self.step >= t.max_steps
-        self._started = time.perf_counter()
+        self._lengths = self.task.lengths()
+        self.stopping = self.step >= t.max_steps
+        self._started = self.meter.w_start = time.perf_counter()
         try:
-            while not stop and self.epoch < t.max_epochs:
-                batches = token_batches(src_lens, tgt_lens, t.batch_tokens, seed=t.seed, epoch=self.epoch)
-                while self.pos < len(batches):
-                    idx = batches[self.pos]
-                    batch = self.task.batch(idx).to(self.device)
-                    tic = time.perf_counter()
-                    loss, norm = self.train_step(batch)
-                    self.pos += 1
-                    n = batch.n_tgt_tokens
-                    train_tokens += n
-                    train_time += time.perf_counter() - tic
-                    window_tokens += n
-                    window_loss += loss
-                    window_steps += 1
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{train_tokens / max(train_time, 1e-9):.0f}")
-                    if self.step % t.log_every == 0:
-                        elapsed = time.perf_counter() - window_start
-                        rec = {"type": "train", "step": self.step, "epoch": self.epoch,
-                               "loss": round(window_loss / window_steps, 4), "grad_norm": round(norm, 3),
-                               "lr": self.optimizer.param_groups[0]["lr"],
-                               "tok_s": round(window_tokens / max(elapsed, 1e-9), 1), "time": time.time()}
-                        self._log(rec)
-                        if bar is None:
-                            self.say(f"step {rec['step']} | epoch {self.epoch} | loss {rec['loss']:.3f} | "
-                                     f"lr {rec['lr']:.2e} | {rec['tok_s']:.0f} tgt tok/s")
-                        window_tokens, window_loss, window_steps = 0, 0.0, 0
-                        window_start = time.perf_counter()
-                    out_of_time = self.out_of_time()
-                    if self.step % t.valid_every == 0 or self.step >= t.max_steps or out_of_time:
-                        v = self.validate()
-                        stop = self._after_validation(v) or self.step >= t.max_steps or out_of_time
-                        if out_of_time:
-                            self.say(f"time budget of {t.max_minutes:g} minutes reached at step {self.step}")
-                        if stop:
-                            break
-                else:
-                    self.epoch += 1
-                    self.pos = 0
-                    continue
-                break
-            if not stop:  # ran out of epochs
-                self._after_validation(self.validate())
-        except KeyboardInterrupt:
-            self.save_last()
-            self.say(f"interrupted: saved {self.dir / 'last.pt'} at step {self.step}; continue with --resume")
+            with StopSignals(self.say) as self.signals, self._progress_bar() as self.bar:
+                while not self.stopping and self.epoch < t.max_epochs:
+                    self._run_epoch()
+                if not self.stopping:  # ran out of epochs
+                    self._after_validation(self.validate())
+        except KeyboardInterrupt as e:
+            if not isinstance(e, Interrupted):
+                self.say(f"stopped at once, without saving: {self._last_good()}")
             raise
         finally:
-            if bar is not None:
-                bar.close()
-        return {"step": self.step, "best_bleu": self.best_bleu, "minutes": self._elapsed() / 60,
-                "train_tok_s": train_tokens / max(train_time, 1e-9), "model_dir": str(self.dir)}
+            self.run.release()
+        return self._summary()
+
+    def _run_epoch(self) -> None:
+        """The current epoch's batches from `self.pos` on, until the epoch ends or training should stop."""
+        t = self.cfg.train
+        batches = token_batches(*self._lengths, t.batch_tokens, seed=t.seed, epoch=self.epoch)
+        while self.pos < len(batches):
+            self._train_on(batches[self.pos])
+            if self.stopping:
+                return
+        self.epoch, self.pos = self.epoch + 1, 0
+
+    def _train_on(self, idx: list[int]) -> None:
+        """One step, its log row when due, validation when due; then a pending stop signal is obeyed."""
+        batch = self.task.batch(idx).to(self.device)
+        tic = time.perf_counter()
+        loss, norm = self.train_step(batch)
+        self.pos += 1
+        self.meter.add(batch.n_tgt_tokens, loss, time.perf_counter() - tic)
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{self.meter.tok_s:.0f}")
+        if self.step % self.cfg.train.log_every == 0:
+            self._log_train(norm)
+        self.stopping = self._validate_if_due()
+        if not self.stopping and self.signals.received is not None:
+            self.save_last()
+            self.say(f"interrupted: saved {self.dir / 'last.pt'} at step {self.step}; continue with --resume")
+            raise Interrupted(self.signals.received)
+
+    def _log_train(self, norm: float) -> None:
+        rec = {"type": "train", "step": self.step, "epoch": self.epoch, **self.meter.row(),
+               "grad_norm": round(norm, 3), "lr": self.optimizer.param_groups[0]["lr"], "time": time.time()}
+        self.run.log(rec)
+        if self.bar is None:
+            self.say(f"step {rec['step']} | epoch {self.epoch} | loss {rec['loss']:.3f} | "
+                     f"lr {rec['lr']:.2e} | {rec['tok_s']:.0f} tgt tok/s")
+
+    def _validate_if_due(self) -> bool:
+        """Validate at every valid_every steps, at max_steps and when time is up; True when training should stop."""
+        t = self.cfg.train
+        out_of_time = self.out_of_time()
+        if not (self.step % t.valid_every == 0 or self.step >= t.max_steps or out_of_time):
+            return False
+        stop = self._after_validation(self.validate())
+        if out_of_time:
+            self.say(f"time budget of {t.max_minutes:g} minutes reached at step {self.step}")
+        return stop or self.step >= t.max_steps or out_of_time
+
+    @contextmanager
+    def _progress_bar(self):
+        if not self.progress:
+            yield None
+            return
+        from tqdm import tqdm
+
+        bar = tqdm(total=self.cfg.train.max_steps, initial=self.step, unit="step", dynamic_ncols=True,
+                   file=sys.stderr)
+        try:
+            yield bar
+        finally:
+            bar.close()
+
+    def _summary(self) -> dict:
+        b = self.best
+        if b.step is not None:
+            bleu = "" if self.metric.name == "bleu" else f" (BLEU {b.bleu:.2f})"
+            self.say(f"done at step {self.step}: best.pt is step {b.step}, picked by validation "
+                     f"{self.metric.label} {self.metric.show(b.score)}{bleu}")
+        return {"step": self.step, "metric": self.metric.name, "best_score": b.score, "best_step": b.step,
+                "best_bleu": b.bleu, "minutes": self._elapsed() / 60, "train_tok_s": self.meter.tok_s,
+                "model_dir": str(self.dir)}

@@ -220,3 +220,73 @@ def test_override_into_empty_section():
 def test_non_numeric_betas():
     with pytest.raises(UserError, match=r"train\.betas"):
         from_dict({}, ["train.betas=[0.9, x]"])
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["train.lr=inf"], "train.lr"),
+    (["train.lr=.inf"], "train.lr"),
+    (["train.lr=nan"], "train.lr"),
+    (["train.max_minutes=.inf"], "train.max_minutes"),
+    (["search.alpha=-.inf"], "search.alpha"),
+    (["data.max_ratio=.nan"], "data.max_ratio"),
+    (["train.betas=[0.9, .inf]"], "train.betas"),
+])
+def test_non_finite_numbers_are_refused(overrides, key):
+    with pytest.raises(UserError) as e:
+        from_dict({}, overrides)
+    assert key in str(e.value) and "finite" in str(e.value)
+
+
+def test_non_finite_number_in_a_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  lr: .inf\n")
+    with pytest.raises(UserError, match=r"train\.lr must be a finite number"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("value", ["[a,b]", "{}", "", "null", "true"])
+def test_model_dir_must_be_a_path(value):
+    with pytest.raises(UserError, match="model_dir must be a folder path"):
+        from_dict({}, [f"model_dir={value}"])
+
+
+def test_model_dir_number_or_pathlike_is_a_path(tmp_path):
+    assert from_dict({}, ["model_dir=2024"]).model_dir == "2024"
+    assert from_dict({"model_dir": tmp_path, "data": {"train_src": tmp_path / "a", "train_tgt": "b"}}).model_dir \
+        == str(tmp_path)
+
+
+def test_optional_paths_must_be_strings():
+    with pytest.raises(UserError, match=r"data\.train_src must be a string"):
+        from_dict({}, ["data.train_src=[a, b]", "data.train_tgt=b"])
+
+
+def test_valid_metric_choices():
+    assert Config().train.valid_metric == "auto"
+    for m in ("bleu", "chrf", "exact", "loss"):
+        assert from_dict({}, [f"train.valid_metric={m}"]).train.valid_metric == m
+    with pytest.raises(UserError, match="train.valid_metric"):
+        from_dict({}, ["train.valid_metric=accuracy"])
+
+
+def test_config_file_not_utf8(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("model_dir: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(UserError) as e:
+        load_config(path)
+    assert "UTF-8" in str(e.value) and str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    """A failure while writing config.yaml leaves the previous file whole and no temporary file."""
+    path = tmp_path / "config.yaml"
+    Config().save(path)
+    before = path.read_text()
+
+    def boom(*a, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("seq2seq.config.os.replace", boom)
+    with pytest.raises(OSError):
+        from_dict({}, ["model.cell=gru"]).save(path)
+    assert path.read_text() == before and [p.name for p in tmp_path.iterdir()] == ["config.yaml"]

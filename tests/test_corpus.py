@@ -156,3 +156,16 @@ def test_multi30k_shared_copy():
     for split, n in (("train", 29000), ("val", 1014), ("test_2016_flickr", 1000), ("test_2017_flickr", 1000)):
         src, tgt = multi30k(split, "en", "de", root=SHARED_DATA / "multi30k")
         assert len(src) == len(tgt) == n
+
+
+def test_empty_file_is_called_empty(tmp_path):
+    """Not "cannot read as UTF-8" (what datasets' error made of it)."""
+    empty = _write(tmp_path / "empty.txt", "")
+    with pytest.raises(UserError) as e:
+        read_lines(empty)
+    assert str(e.value) == f"{empty} is empty"
+    other = _write(tmp_path / "b.txt", "x\n")
+    with pytest.raises(UserError, match="is empty"):
+        load_pairs(empty, other)
+    with pytest.raises(UserError, match="is empty"):
+        load_pairs(table=_write(tmp_path / "t.tsv", ""))

@@ -15,7 +15,8 @@ from seq2seq.hub import resolve
 from seq2seq.model import build_model
 from seq2seq.search import decode
 from seq2seq.trainer import Trainer
-from seq2seq.translate import Translator, resolve_device
+from seq2seq.loading import resolve_device
+from seq2seq.translate import Translator
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 CUDA = torch.device("cuda")

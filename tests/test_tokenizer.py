@@ -154,3 +154,40 @@ def test_model_files_and_load_pair(tmp_path, tok):
     src, tgt = load_pair(tmp_path)
     assert src is tgt
     assert len(src) == len(tok)
+
+
+@pytest.mark.parametrize("joint, expected", [(None, "spm.model"), ("true", "spm.model"),
+                                             ("false", "spm.src.model")])
+def test_missing_tokenizer_names_the_file_the_model_needs(tmp_path, joint, expected):
+    """A joint-vocabulary model without its spm.model was reported as missing spm.src.model."""
+    if joint is not None:
+        (tmp_path / "config.yaml").write_text(f"data:\n  joint_vocab: {joint}\n")
+    with pytest.raises(UserError) as e:
+        load_pair(tmp_path)
+    assert str(e.value) == f"sentencepiece model not found: {tmp_path / expected}"
+
+
+def test_separate_vocab_missing_target_names_it(tmp_path, tok):
+    (tmp_path / "config.yaml").write_text("data:\n  joint_vocab: false\n")
+    (tmp_path / "spm.src.model").write_bytes(tok.path.read_bytes())
+    with pytest.raises(UserError, match="spm.tgt.model"):
+        load_pair(tmp_path)
+
+
+def test_full_disk_while_writing_the_model(tmp_path, monkeypatch):
+    """One UserError naming the file, and no half-written spm.tmp left behind."""
+    import errno
+    import os
+    from pathlib import Path
+
+    real = Path.write_bytes
+
+    def write_bytes(self, data):
+        real(self, data[:10])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    with pytest.raises(UserError) as e:
+        Tokenizer.train(_sentences(50), tmp_path / "spm.model", vocab_size=100)
+    assert str(e.value) == f"cannot write {tmp_path / 'spm.model'}: No space left on device"
+    assert list(tmp_path.iterdir()) == []

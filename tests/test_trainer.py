@@ -1,14 +1,23 @@
-"""Trainer: learns a synthetic task, resumes exactly, stops on NaN, writes checkpoints atomically."""
+"""Trainer: learns a synthetic task, picks best.pt by the task's metric, resumes exactly (also after SIGTERM),
+stops on divergence naming a checkpoint that exists, writes checkpoints atomically."""
 
+import errno
+import io
 import json
 import math
+import os
+import random
+import signal
+from dataclasses import replace
 
 import pytest
 import torch
 
-from conftest import reverse_files, tiny_config
+from conftest import reverse_files, tiny_config, write_lines
 from seq2seq import UserError, checkpoint
 from seq2seq.config import TrainConfig
+from seq2seq.metrics import exact_match
+from seq2seq.rundir import Interrupted
 from seq2seq.trainer import LRSchedule, Trainer, TrainingError
 from seq2seq.translate import Translator
 
@@ -115,6 +124,38 @@ def test_atomic_save_keeps_old_file_on_failure(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
 
 
+def test_full_disk_inside_torch_save_is_an_oserror(tmp_path, monkeypatch):
+    """torch.save turns a failed write into RuntimeError("unexpected pos ..."); save raises the write's OSError
+    (so the trainer can say "No space left on device") and keeps the old file."""
+    path = tmp_path / "ck.pt"
+    checkpoint.save({"x": torch.tensor([1.0])}, path)
+    real_fdopen = os.fdopen
+
+    class Full(io.RawIOBase):
+        def __init__(self, f):
+            self.f, self.room = f, 100
+
+        def write(self, data):
+            if len(data) > self.room:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.room -= len(data)
+            return self.f.write(data)
+
+        def fileno(self):
+            return self.f.fileno()
+
+        def close(self):
+            self.f.close()
+
+    monkeypatch.setattr(checkpoint.os, "fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
+    with pytest.raises(OSError) as e:
+        checkpoint.save({"x": torch.zeros(10_000)}, path)
+    assert e.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert checkpoint.load(path)["x"].item() == 1.0
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
+
+
 def test_average_is_elementwise_mean(tmp_path):
     for i, v in enumerate((1.0, 2.0, 6.0)):
         checkpoint.save({"model": {"w": torch.full((2,), v), "n": torch.tensor(7)}}, tmp_path / f"step-{i}.pt")
@@ -144,3 +185,161 @@ def test_time_budget_stops_validates_and_carries_over_resume(tmp_path, monkeypat
     assert resumed.elapsed == pytest.approx(75.0)
     resumed.train_step = lambda batch, real=resumed.train_step: (clock.__setitem__(0, clock[0] + 25.0), real(batch))[1]
     assert resumed.train()["step"] == 5
+
+
+# -- the validation metric ------------------------------------------------------------------------------------
+WORDS = "zero one two three four five six seven eight nine".split()
+
+
+def _digit_word_files(folder, n_train=2000, n_valid=100) -> dict:
+    """Numbers spelled digit by digit -> the number ("five four four one six" -> "54416"): every output is one
+    token, so validation BLEU (4-gram) is 0 whatever the model outputs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for split, n, seed in (("train", n_train, 1), ("valid", n_valid, 2)):
+        r = random.Random(seed)
+        nums = ["".join(r.choice("0123456789") for _ in range(r.randint(1, 4))) for _ in range(n)]
+        files[f"{split}_src"] = write_lines(folder / f"{split}.src", [" ".join(WORDS[int(c)] for c in x) for x in nums])
+        files[f"{split}_tgt"] = write_lines(folder / f"{split}.tgt", nums)
+    return files
+
+
+def _exact(trainer, weights) -> float:
+    """Sentence accuracy of `weights` on the validation set, decoded greedily."""
+    trainer.model.load_state_dict(weights)
+    hyps = trainer.task.decode_valid(trainer.model, replace(trainer.cfg.search, beam=1), trainer.device)
+    return exact_match(hyps, trainer.task.valid_refs)
+
+
+def test_best_checkpoint_follows_exact_match_on_single_token_outputs(tmp_path):
+    """Issue 11: with BLEU 0 at every validation, best.pt stayed the first validation's weights. With the default
+    valid_metric (auto -> exact), best.pt holds the weights of the best validation exact match, which is at
+    least that of the final weights, and the log, best.pt and the summary say which metric picked it."""
+    said = io.StringIO()
+    cfg = tiny_config(tmp_path, data=_digit_word_files(tmp_path / "data"),
+                      model={"attention": "general"},
+                      train={"max_steps": 300, "valid_every": 50, "log_every": 50, "batch_tokens": 400, "lr": 0.01,
+                             "early_stopping": 0})
+    cfg.data.vocab_size, cfg.data.max_ratio = 64, 10.0
+    trainer = Trainer(cfg, progress=False, log_stream=said)
+    summary = trainer.train()
+    assert "validation metric: exact" in said.getvalue()
+    valid = [json.loads(line) for line in open(tmp_path / "model" / "log.jsonl")]
+    valid = [r for r in valid if r["type"] == "valid"]
+    assert [r["metric"] for r in valid] == ["exact"] * 6
+    assert all(r["bleu"] == 0.0 for r in valid)  # what picked best.pt before: it never improved
+    best_row = max(valid, key=lambda r: (r["score"], -r["loss"]))
+    assert valid[-1]["best_score"] == best_row["score"] and valid[-1]["best_step"] == best_row["step"]
+    assert summary["metric"] == "exact" and summary["best_step"] == best_row["step"]
+    final = _params(trainer.model)
+    best = checkpoint.load(tmp_path / "model" / "best.pt")
+    assert best["metric"] == "exact" and best["step"] == best_row["step"]
+    best_exact, final_exact = _exact(trainer, best["model"]), _exact(trainer, final)
+    assert best_exact == best_row["score"] >= final_exact
+    assert best_exact >= 40.0 and best_row["step"] > valid[0]["step"]
+
+
+def test_loss_metric_early_stopping_and_plateau(tmp_path):
+    """valid_metric=loss: lower is better; lr so small that the loss cannot move: early stopping after 2."""
+    cfg = tiny_config(tmp_path, train={"max_steps": 1000, "valid_every": 2, "lr": 1e-9, "early_stopping": 2,
+                                       "valid_metric": "loss", "schedule": "plateau", "decay_patience": 0,
+                                       "min_lr": 1e-10})
+    summary = Trainer(cfg, progress=False).train()
+    assert summary["step"] == 6 and summary["metric"] == "loss" and summary["best_step"] == 2
+    rows = [json.loads(line) for line in open(tmp_path / "model" / "log.jsonl")]
+    valid = [r for r in rows if r["type"] == "valid"]
+    assert all(r["score"] == r["loss"] for r in valid) and valid[-1]["best_score"] == valid[0]["loss"]
+    assert valid[-1]["lr"] < valid[0]["lr"]  # the plateau schedule decayed on the loss
+
+
+def test_resume_keeps_the_runs_metric(tmp_path):
+    cfg = tiny_config(tmp_path, train={"max_steps": 4, "valid_every": 2, "valid_metric": "chrf"})
+    Trainer(cfg, progress=False).train()
+    cfg.train.max_steps, cfg.train.valid_metric = 6, "exact"
+    with pytest.raises(UserError, match="chrf"):
+        Trainer(cfg, resume=True, progress=False)
+    cfg.train.valid_metric = "auto"
+    resumed = Trainer(cfg, resume=True, progress=False)
+    assert resumed.metric.name == "chrf" and resumed.train()["metric"] == "chrf"
+
+
+# -- interruption, divergence ---------------------------------------------------------------------------------
+def _send_sigterm_at(trainer, step: int) -> None:
+    real = trainer.train_step
+
+    def train_step(batch):
+        out = real(batch)
+        if trainer.step == step:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    trainer.train_step = train_step
+
+
+def _rows(model_dir):
+    """The log's rows without the wall-clock fields."""
+    rows = [json.loads(line) for line in open(model_dir / "log.jsonl")]
+    return [{k: v for k, v in r.items() if k not in ("time", "tok_s")} for r in rows]
+
+
+def test_sigterm_saves_last_and_resume_is_exact(tmp_path):
+    """SIGTERM mid-epoch, between validations: the step in progress finishes, last.pt is saved there, and the
+    resumed run ends with exactly the weights and log rows of an uninterrupted one."""
+    data = reverse_files(tmp_path / "data", n_train=400, n_valid=20)
+    sections = dict(model={"dropout": 0.3, "emb_dropout": 0.2, "cell": "lstm"},
+                    train={"max_steps": 20, "valid_every": 10, "log_every": 4, "batch_tokens": 300})
+    full = Trainer(tiny_config(tmp_path / "a", data=data, **sections), progress=False)
+    full.train()
+    cfg = tiny_config(tmp_path / "b", data=data, **sections)
+    cut = Trainer(cfg, progress=False)
+    _send_sigterm_at(cut, 13)
+    with pytest.raises(Interrupted) as e:
+        cut.train()
+    assert e.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone again
+    assert checkpoint.load(tmp_path / "b" / "model" / "last.pt")["step"] == 13
+    resumed = Trainer(cfg, resume=True, progress=False)
+    assert resumed.step == 13
+    resumed.train()
+    pa, pb = _params(full.model), _params(resumed.model)
+    assert all(torch.equal(pa[k], pb[k]) for k in pa)
+    assert _rows(tmp_path / "a" / "model") == _rows(tmp_path / "b" / "model")
+
+
+def test_divergence_names_the_checkpoint_that_exists(tmp_path):
+    cfg = tiny_config(tmp_path, train={"max_steps": 10, "valid_every": 10})
+    Trainer(cfg, progress=False).train()
+    cfg.train.max_steps, cfg.train.lr, cfg.train.clip_norm = 40, 1e4, 0.0
+    with pytest.raises(TrainingError) as e:
+        Trainer(cfg, resume=True, progress=False).train()
+    msg = str(e.value)
+    assert "diverged" in msg and f"{tmp_path / 'model' / 'last.pt'} (step 10)" in msg and "--resume" in msg
+    assert checkpoint.load(tmp_path / "model" / "last.pt")["step"] == 10
+
+
+def test_non_finite_loss_before_any_checkpoint_names_none(tmp_path):
+    cfg = tiny_config(tmp_path, train={"max_steps": 4, "valid_every": 2})
+    trainer = Trainer(cfg, progress=False)
+    with torch.no_grad():
+        next(trainer.model.decoder.parameters()).fill_(float("nan"))
+    with pytest.raises(TrainingError) as e:
+        trainer.train()
+    msg = str(e.value)
+    assert "non-finite" in msg and "holds no last.pt" in msg and "last good checkpoint is" not in msg
+    assert not (tmp_path / "model" / "last.pt").exists() and not (tmp_path / "model" / "train.lock").exists()
+
+
+def test_resume_from_a_last_pt_written_before_valid_metric(tmp_path):
+    """Older last.pt files (best_bleu and a float schedule best, no metric) resume as BLEU runs."""
+    cfg = tiny_config(tmp_path, train={"max_steps": 2, "valid_every": 2})
+    Trainer(cfg, progress=False).train()
+    path = tmp_path / "model" / "last.pt"
+    state = checkpoint.load(path)
+    for key in ("metric", "best", "watch", "meter"):
+        del state[key]
+    state["best_bleu"], state["schedule"]["best"] = 3.5, 3.5
+    checkpoint.save(state, path)
+    cfg.train.max_steps = 4
+    resumed = Trainer(cfg, resume=True, progress=False)
+    assert resumed.metric.name == "bleu" and resumed.best.score == 3.5 and resumed.schedule.best == (3.5, -math.inf)
+    assert resumed.train()["step"] == 4

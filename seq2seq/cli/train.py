@@ -12,9 +12,13 @@ from seq2seq.cli.common import command
 def register(sub) -> None:
     t = command(sub, "train", _cmd_train, help="train a model from a YAML recipe",
                 description="Train a translation or captioning model from a YAML recipe into its model_dir "
-                "(config.yaml, tokenizer, best.pt, last.pt, step-N.pt, log.jsonl). Any config value can be "
-                "overridden with --set; --resume continues exactly where last.pt stopped.",
+                "(config.yaml, tokenizer, best.pt, last.pt, step-N.pt, log.jsonl). best.pt is picked by "
+                "train.valid_metric (auto: BLEU, or exact match when most validation references are shorter than "
+                "4 tokens). Any config value can be overridden with --set; --resume continues exactly where "
+                "last.pt stopped. Ctrl-C or SIGTERM stops after the step in progress and saves last.pt; one "
+                "trainer at a time per model_dir (train.lock).",
                 examples=["seq2seq train configs/example-reverse.yaml",
+                          "seq2seq train configs/example-reverse.yaml --set train.valid_metric=exact",
                           "seq2seq train configs/multi30k-en-de.yaml --set model.cell=gru train.lr=5e-4",
                           "seq2seq train configs/multi30k-en-de.yaml --resume"])
     t.add_argument("config", help="YAML config (see configs/)")
@@ -50,11 +54,15 @@ def register(sub) -> None:
 
 def _cmd_train(args) -> int:
     from seq2seq.config import load_config
+    from seq2seq.rundir import Interrupted
     from seq2seq.trainer import Trainer
 
     cfg = load_config(args.config, args.set)
     trainer = Trainer(cfg, resume=args.resume)
-    summary = trainer.train()
+    try:
+        summary = trainer.train()
+    except Interrupted as e:  # last.pt is saved and the trainer said so; exit as the signal asks (130, 143)
+        return 128 + e.signum
     print(json.dumps(summary))
     return 0
 
