@@ -11,6 +11,11 @@ if [ -f checkpoints/multi30k-en-de/config.yaml ]; then
   $S2S translate "A dog runs through the grass." \
     "Two young children are playing soccer in a park." \
     "A woman in a red dress is singing on stage."
+  echo "== The same model from Python"
+  .venv/bin/python -c 'from seq2seq import Translator
+en_de = Translator.load("multi30k-en-de")
+print(en_de.translate("A cat sleeps on the sofa."))
+print(en_de.translate(["A man rides a horse.", "Children play in the snow."], beam=10))'
   if [ -f checkpoints/multi30k-de-en/config.yaml ]; then
     echo "== German -> English (--from de --to en)"
     $S2S translate --from de --to en "Ein Mann fährt mit dem Fahrrad über eine Brücke." \
