@@ -53,7 +53,8 @@ def register(sub) -> None:
     dg.add_argument("--steps", type=int, default=600,
                     help="training-step budget per cell and length (a run stops once it has learned)")
     dg.add_argument("--hidden", type=int, default=32, help="hidden units")
-    dg.add_argument("--seed", type=int, default=0, help="random seed (weights, batches, held-out set)")
+    dg.add_argument("--seed", type=int, default=0,
+                    help="random seed: weights, batches, held-out set (default: %(default)s)")
     progress_arg(dg)
 
 

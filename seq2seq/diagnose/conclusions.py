@@ -44,8 +44,14 @@ def describe_sweep(d: Diagnosis, name: str) -> str:
     missed = _join([f"T = {f.length} ({pct(f.accuracy)}, loss {f.loss:.2f})" for f in bad])
     if not ok:
         return f"The {label} learned none of the lengths within {d.settings.steps} steps: {missed}."
-    return (f"The {label} learned {_lengths(ok)} (by step {max(f.learned_at for f in ok)}) but not "
+    text = (f"The {label} learned {_lengths(ok)} (by step {max(f.learned_at for f in ok)}) but not "
             f"{missed} within {d.settings.steps} steps.")
+    early = [f for f in bad if f.length < max(g.length for g in ok)]
+    if early:
+        later = min(g.length for g in ok if g.length > early[0].length)
+        text += (f" It missed T = {early[0].length} but learned the longer T = {later}: each length is one run "
+                 f"from one seed, so a single miss can be an unlucky start (--seed repeats the experiment).")
+    return text
 
 
 def pattern(d: Diagnosis) -> str:

@@ -106,12 +106,14 @@ class Diagnosis:
     def fit(self, name: str, length: int) -> Fit:
         return next(f for f in self.fits if f.name == name and f.length == length)
 
-    def profile(self, name: str) -> Profile:
-        return next(p for p in self.profiles if p.name == name)
-
 
 def _generator(seed: int, salt: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + salt)
+
+
+def _probe(s: Settings) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed batch of 64 sequences at the longest length on which every gradient profile is measured."""
+    return recall_batch(_generator(s.seed, 900_000), s.length, 64, s.classes)
 
 
 def _new_net(s: Settings, cell: str, init: str, gain: float = 1.0) -> Recurrent:
@@ -166,7 +168,7 @@ def sweep(s: Settings, bar) -> tuple[list[Fit], list[Profile]]:
     """Every run at every length: same batches and held-out set per length, same initial weights per run.
     At the longest length, also the gradient profiles before and after training."""
     fits, profiles = [], []
-    probe = recall_batch(_generator(s.seed, 900_000), s.length, 64, s.classes)  # fixed measuring batch
+    probe = _probe(s)
     for length in s.lengths:
         for name, label, cell, init in SWEEP:
             bar.set_description(f"{label}, T={length}")
@@ -192,9 +194,8 @@ def clipping(s: Settings, bar) -> tuple[list[Fit], Profile]:
         runs.append(train(net, Fit("clip" if clip else "noclip", label, s.clip_length), opt, s, s.clip_length,
                           s.clip_steps, clip, 700_000, bar, stop_early=False))
     net = _new_net(s, "rnn", "gain", s.clip_gain)
-    probe = recall_batch(_generator(s.seed, 900_000), s.length, 64, s.classes)
-    return runs, Profile("exploding", f"Elman RNN, gain {s.clip_gain:g}", gradient_by_distance(net.rnn, net.head,
-                                                                                                  *probe))
+    exploding = gradient_by_distance(net.rnn, net.head, *_probe(s))
+    return runs, Profile("exploding", f"Elman RNN, gain {s.clip_gain:g}", exploding)
 
 
 def diagnose(s: Settings, progress: bool | None = None) -> Diagnosis:
