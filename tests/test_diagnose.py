@@ -164,8 +164,8 @@ def _diagnosis(learned: dict[str, set[int]], clip_learned=(False, True), steps=6
             fits.append(Fit(name, label, t, accuracy=1.0 if ok else 0.2 + t / 1000, loss=0.01 if ok else 2.0 - t / 1000,
                             learned_at=25 * (1 + t // 10) if ok else None, steps_run=steps))
     decay = {"rnn": 0.5, "lstm": 0.99, "gru": 0.95, "lstm-forget1": 0.8}
-    profiles = [Profile(n, lab, [2.0 * decay[n] ** k for k in range(100)], [3.0 * decay[n] ** (k / 2) for k in range(100)])
-                for n, lab, *_ in SWEEP]
+    profiles = [Profile(n, lab, [2.0 * decay[n] ** k for k in range(100)],
+                        [3.0 * decay[n] ** (k / 2) for k in range(100)]) for n, lab, *_ in SWEEP]
     clipping = [Fit(n, n, 10, accuracy=1.0 if ok else 0.12, loss=0.0 if ok else 2.14, learned_at=50 if ok else None,
                     steps_run=300, grad_norms=[8.0, 2.0, 0.5]) for n, ok in zip(("noclip", "clip"), clip_learned)]
     exploding = Profile("exploding", "Elman RNN, gain 3", [1.1**k for k in range(100)])
