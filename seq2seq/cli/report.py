@@ -72,7 +72,7 @@ def _cmd_diagnose(args) -> int:
     from seq2seq.diagnose import Settings, check_writable, diagnose, write_diagnosis
 
     settings = Settings(length=args.length, steps=args.steps, hidden=args.hidden, seed=args.seed)
-    check_writable(args.out)  # a bad --out fails now, not after a minute of training
+    check_writable(args.out)
     torch.set_num_threads(1)  # tiny recurrent nets: threads only add synchronisation
     result = diagnose(settings, progress=args.progress)
     html, md = write_diagnosis(result, args.out)

@@ -153,13 +153,17 @@ def _setup(d: Diagnosis) -> str:
 
 
 def check_writable(out: str | Path) -> Path:
-    """The HTML path, once its folder exists and takes a new file (a UserError naming the problem if not)."""
+    """The HTML path, once its folder exists and takes a new file (a UserError naming the problem if not), so a
+    bad --out fails before a minute of training rather than after it."""
     import tempfile
 
     from seq2seq import UserError
-    from seq2seq.report import check_out
 
-    out = check_out(out)
+    out = Path(out)
+    if out.suffix.lower() == ".md":
+        raise UserError(f"--out {out}: give the HTML file's name; the Markdown twin is written beside it")
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give a file name such as {out / 'gradient-flow.html'}")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out.parent, prefix=".diagnose-", suffix=".tmp"):
