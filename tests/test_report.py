@@ -1,4 +1,4 @@
-"""Translation reports and the gradient-flow page: built on tiny models trained here, checked for structure (every
+"""Translation reports: built on tiny models trained here, checked for structure (every
 section, balanced HTML, decodable inline PNGs, no scripts or remote references), escaping, agreement with
 `seq2seq evaluate --json`, the Markdown twin, the rendered model card, --compare's p-values, bad input, decoding
 batch by batch, progress bars and a phone's width.
@@ -221,22 +221,3 @@ def test_progress_on_stderr_only_when_asked(translation, tmp_path, capsys):
 
 def test_translation_report_fits_a_phone_screen(translation):
     assert_fits_a_phone(translation["html"])
-
-
-# -- gradient flow ---------------------------------------------------------------------------------------------
-def test_gradient_flow_vanishes_faster_in_elman_rnn(tmp_path, capsys):
-    from seq2seq.diagnose import gradient_flow
-
-    gf = gradient_flow(length=30, steps=15)
-    rnn, lstm = gf.run("rnn"), gf.run("lstm")
-    assert len(rnn.init) == 30 and len(rnn.losses) == 15
-    assert rnn.relative("init")[-1] < lstm.relative("init")[-1]
-    assert rnn.init == gf.run("rnn-clip").init  # same start; clipping only changes the trajectory
-    assert all(g >= 0 for r in gf.runs for g in r.grad_norms)
-    out = tmp_path / "gradflow.html"
-    rc, stdout, _ = run(capsys, ["diagnose", "--out", out, "--length", "20", "--steps", "10"])
-    assert rc == 0 and "wrote" in stdout
-    page = check_page(out)
-    assert {"gradient-flow", "training"} <= set(page.sections)
-    assert {"gradient-flow", "training"} <= {f.get("data-plot") for f in page.figures}
-    assert out.with_suffix(".md").is_file()

@@ -41,15 +41,24 @@ def register(sub) -> None:
     checkpoint_arg(rp)
 
     dg = command(sub, "diagnose", _cmd_diagnose,
-                 help="gradient-flow diagnostic (Elman RNN vs LSTM vs GRU) as an HTML page",
-                 description="Train an Elman RNN, an LSTM and a GRU on a long-range recall task and write an HTML "
-                 "page (and a Markdown twin) with the gradient that reaches each distance and the training curves.",
-                 examples=["seq2seq diagnose --out reports/gradients.html"])
+                 help="long-range memory and gradient flow (Elman RNN vs LSTM vs GRU, clipping) as an HTML page",
+                 description="Train an Elman RNN, an LSTM and a GRU to recall a marked symbol across sequence "
+                 "lengths T = 5, 10, 20, 50, 100 (up to --length), measure ||dL/dh_k|| against the distance "
+                 "before and after training, and train an Elman RNN with exploding gradients with and without "
+                 "clipping; write an HTML page and a Markdown twin whose conclusions are computed from the "
+                 "measurements. About a minute on 2 CPU cores with the defaults.",
+                 examples=["seq2seq diagnose --out reports/gradient-flow.html",
+                           "seq2seq diagnose --out reports/seed1.html --seed 1",
+                           "seq2seq diagnose --out reports/t200.html --length 200 --steps 1000"])
     dg.add_argument("--out", required=True, help="HTML file to write (a Markdown twin goes beside it)")
-    dg.add_argument("--steps", type=int, default=250, help="training steps per cell (0 = only init)")
-    dg.add_argument("--length", type=int, default=100, metavar="T", help="sequence length")
+    dg.add_argument("--length", type=int, default=100, metavar="T",
+                    help="longest sequence length of the sweep (also the LSTM/GRU gate initialisation's horizon)")
+    dg.add_argument("--steps", type=int, default=600,
+                    help="training-step budget per cell and length (a run stops once it has learned)")
     dg.add_argument("--hidden", type=int, default=32, help="hidden units")
-    dg.add_argument("--seed", type=int, default=0, help="random seed")
+    dg.add_argument("--seed", type=int, default=0,
+                    help="random seed: weights, batches, held-out set (default: %(default)s)")
+    progress_arg(dg)
 
 
 def _cmd_report(args) -> int:
@@ -72,10 +81,12 @@ def _cmd_diagnose(args) -> int:
     require_extra("report")
     import torch
 
-    from seq2seq.diagnose import gradient_flow, write_gradient_flow
+    from seq2seq.diagnose import Settings, check_writable, diagnose, write_diagnosis
 
+    settings = Settings(length=args.length, steps=args.steps, hidden=args.hidden, seed=args.seed)
+    check_writable(args.out)
     torch.set_num_threads(1)  # tiny recurrent nets: threads only add synchronisation
-    gf = gradient_flow(length=args.length, steps=args.steps, hidden=args.hidden, seed=args.seed)
-    html, md = write_gradient_flow(gf, args.out)
-    print(f"wrote {html} and {md} ({gf.seconds:.1f} s)")
+    result = diagnose(settings, progress=args.progress)
+    html, md = write_diagnosis(result, args.out)
+    print(f"wrote {html} and {md} ({result.seconds:.1f} s)")
     return 0
