@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -43,27 +44,39 @@ class _Writes:
         self.f.flush()
 
 
-def save(obj: dict, path: str | Path) -> None:
-    """torch.save to a temporary file in the same folder, then rename: a crash never leaves half a file.
-    A failed write (full disk, ...) is raised as its OSError."""
-    path = Path(path)
+@contextmanager
+def _atomic(path: Path):
+    """A binary file to write, in the same folder, that takes `path`'s name only once complete (fsync, rename):
+    a crash or a full disk never leaves half a file under the real name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            out = _Writes(f)
-            try:
-                torch.save(obj, out)
-            except RuntimeError:
-                if out.error is None:
-                    raise
-                raise out.error from None
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: str | Path, data: bytes | str) -> None:
+    """Bytes (or UTF-8 text) to `path` atomically."""
+    with _atomic(Path(path)) as f:
+        f.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def save(obj: dict, path: str | Path) -> None:
+    """torch.save, atomically. A failed write (full disk, ...) is raised as its OSError."""
+    with _atomic(Path(path)) as f:
+        out = _Writes(f)
+        try:
+            torch.save(obj, out)
+        except RuntimeError:
+            if out.error is None:
+                raise
+            raise out.error from None
 
 
 def load(path: str | Path, map_location="cpu", what: str = "checkpoint", hint: str = "") -> dict:

@@ -228,17 +228,10 @@ class Config:
         return d
 
     def save(self, path: str | Path) -> None:
-        """Write the YAML atomically (a temporary file renamed over it): a kill never leaves half a config."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(yaml.safe_dump(self.to_dict(), sort_keys=False))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        """Write the YAML atomically: a kill never leaves half a config."""
+        from seq2seq.checkpoint import write_atomic
+
+        write_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "search": SearchConfig}

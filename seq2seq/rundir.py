@@ -128,13 +128,10 @@ class RunDir:
                 kept.append(line)
         if len(kept) == len(lines):
             return
-        tmp = path.with_name(LOG + ".tmp")
+        from seq2seq.checkpoint import write_atomic
+
         with writing(path):
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write("".join(line + "\n" for line in kept))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            write_atomic(path, "".join(line + "\n" for line in kept))
         self.say(f"log: dropped {len(lines) - len(kept)} row(s) past step {step} (written after the last "
                  f"checkpoint, or half-written)")
 

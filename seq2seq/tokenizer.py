@@ -63,14 +63,12 @@ class Tokenizer:
         except RuntimeError as e:
             raise UserError(f"cannot train a tokenizer (vocab_size={vocab_size}, {model_type}): "
                             f"{str(e).splitlines()[0]}") from None
+        from seq2seq.checkpoint import write_atomic
+
         model_file = Path(model_file)
-        tmp = model_file.with_suffix(".tmp")
-        try:  # atomically: a full disk or a kill never leaves half a model under the real name
-            model_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(buf.getvalue())
-            tmp.replace(model_file)
+        try:  # a full disk or a kill never leaves half a model under the real name
+            write_atomic(model_file, buf.getvalue())
         except OSError as e:
-            tmp.unlink(missing_ok=True)
             raise UserError(f"cannot write {model_file}: {e.strerror or e}") from None
         return Tokenizer(model_file)
 
