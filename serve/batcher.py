@@ -113,6 +113,8 @@ class MicroBatcher:
 
     async def _collect(self, loop) -> None:
         """Wait until the oldest waiting request is `window` old or a batch's worth of items is waiting."""
+        if not self.grouping:
+            return
         deadline = min(j.arrived for j in self.jobs) + self.window
         while sum(len(j.items) - j.next for j in self.jobs) < self.max_batch and loop.time() < deadline:
             self._wake.clear()

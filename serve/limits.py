@@ -12,11 +12,12 @@ MAX_UPLOAD_BYTES = 10 << 20  # the file in POST /caption
 FORM_OVERHEAD = 64 << 10  # multipart boundaries and the form fields around the uploaded file
 MAX_BEAM = 16
 # Translation cost: the sum over a request's texts of (subword tokens + 1) x beam. On 2 CPU cores a shipped model
-# decodes about 5,000 units/s in full batches: a request at the cap takes some 8 s and a full queue some 24 s,
-# inside the 30 s timeout. `seq2seq serve --max-request-cost / --max-queued-cost` change them for other hardware.
+# decodes 5,000-9,000 units/s (bench/load.py: 69 one-sentence requests/s at beam 5; 64 x 2-sentence requests at
+# beam 16 in ~3 s each), so a request at the cap takes some 5-8 s and a full queue some 15-24 s, inside the 30 s
+# timeout. `seq2seq serve --max-request-cost / --max-queued-cost` change them for other hardware.
 MAX_REQUEST_COST = 40_000
 MAX_QUEUED_COST = 120_000
-MAX_BATCH_COST = 6_000  # per micro-batch: a light request waits behind at most one batch of a heavy one
+MAX_BATCH_COST = 3_000  # per micro-batch: a light request waits behind at most one such batch of a heavy one
 MAX_QUEUED_MEGAPIXELS = 200  # decoded images waiting to be captioned (memory: 3 bytes a pixel)
 
 
@@ -42,7 +43,8 @@ class Limits:
                 raise ValueError(f"limit {name} must be positive, got {value}")
 
 
-def text_costs(lengths: list[int], beam: int, max_tokens: int) -> list[float]:
-    """Each text's decoding cost from its subword length (inputs are cut at `max_tokens`): (length + 1) x beam."""
-    return [float((min(n, max_tokens) + 1) * beam) for n in lengths]
+def text_costs(lengths: list[int], beam: int) -> list[float]:
+    """Each text's decoding cost from its subword length (as decoded: cut at the translator's maximum):
+    (length + 1) x beam, the +1 for EOS; the decoder's steps and the encoder's both grow with it."""
+    return [float((n + 1) * beam) for n in lengths]
 

@@ -45,11 +45,7 @@ async def translate(req: TranslateRequest, request: Request, state: Serving = De
     beam, nbest = req.beam or tr.search.beam, req.nbest or 1
     if nbest > beam:
         raise HTTPException(422, f"nbest ({nbest}) cannot exceed beam ({beam})")
-    costs = text_costs([len(ids) for ids in tr.src_tok.encode(texts)], beam, tr.max_src_tokens)
-    if sum(costs) > state.limits.request_cost:
-        raise HTTPException(413, f"this request would cost {sum(costs):,.0f} units ({len(texts)} texts, "
-                                 f"{sum(costs) / beam - len(texts):,.0f} subword tokens, beam {beam}); the limit is "
-                                 f"{state.limits.request_cost:,.0f}: send fewer or shorter texts, or a smaller beam")
+    costs = admitted_costs(tr, texts, beam, state.limits.request_cost)
     results = await finish(request, state.batchers[name], texts, (beam, nbest, attention), costs, state.timeout_s)
     return {"model": name, "translations": [translation_reply(r, nbest, attention) for r in results]}
 
@@ -73,6 +69,18 @@ def checked_texts(text: str | list[str], max_texts: int, max_chars: int) -> list
         raise HTTPException(422, str(e)) from None
 
 
+def admitted_costs(tr, texts: list[str], beam: int, limit: float) -> list[float]:
+    """Each text's cost; a request costing more than `limit` is a 413 with the numbers."""
+    lengths = [min(len(ids), tr.max_src_tokens) for ids in tr.src_tok.encode(texts)]
+    costs = text_costs(lengths, beam)
+    if sum(costs) > limit:
+        raise HTTPException(413, f"this request would cost {sum(costs):,.0f} units ((subword tokens + 1) x beam: "
+                                 f"{len(texts)} texts, {sum(lengths):,} tokens (at most {tr.max_src_tokens} a text), "
+                                 f"beam {beam}); the limit is {limit:,.0f}: send fewer or shorter texts, or a "
+                                 "smaller beam")
+    return costs
+
+
 @router.post("/caption")
 async def caption(request: Request, state: Serving = Depends(serving),
                   file: UploadFile = File(..., description="an image file"),
@@ -86,14 +94,15 @@ async def caption(request: Request, state: Serving = Depends(serving),
         raise HTTPException(413, f"upload over {state.limits.upload_bytes:,} bytes")
     if not data:
         raise HTTPException(422, "the uploaded file is empty")
-    try:  # off the event loop: a large image takes a while to decode
-        image = await asyncio.to_thread(load_image, data, file.filename or "upload")
+    try:  # off the event loop (a large image takes a while), two at a time (memory)
+        async with state.decoding:
+            image = await asyncio.to_thread(load_image, data, file.filename or "upload")
     except UserError as e:
         msg = str(e)
         raise HTTPException(413 if "too large" in msg else 415 if "not an image" in msg else 422, msg) from None
-    megapixels = max(0.01, image.width * image.height / 1e6)
-    (res,) = await finish(request, state.batchers[name], [image], (beam or state.captioners[name].search.beam,
-                                                                    attention), [megapixels], state.timeout_s)
+    megapixels = max(0.01, image.width * image.height / 1e6)  # what a queued image holds in memory
+    options = (beam or state.captioners[name].search.beam, attention)
+    (res,) = await finish(request, state.batchers[name], [image], options, [megapixels], state.timeout_s)
     return caption_reply(name, res, attention)
 
 
@@ -123,7 +132,7 @@ async def finish(request: Request, batcher: MicroBatcher, items: list, options: 
             raise HTTPException(422, str(e)) from None
     if gone in done:
         raise HTTPException(499, "the client closed the connection")
-    raise HTTPException(504, f"the request took longer than {timeout_s:.0f} s; its work was dropped")
+    raise HTTPException(504, f"the request took longer than {timeout_s:.0f} s; its queued work was dropped")
 
 
 async def _disconnected(request: Request) -> None:

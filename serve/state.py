@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from fastapi import HTTPException
@@ -20,9 +21,11 @@ class Serving:
     limits: Limits = field(default_factory=Limits)
     timeout_s: float = 30.0
     batchers: dict[str, MicroBatcher] = field(default_factory=dict)
+    decoding: asyncio.Semaphore | None = None  # uploads decoded at once (each up to 50 M pixels, 150 MB)
 
     async def start(self, batching: bool = True, window_ms: float = 5.0, max_batch: int = 64) -> None:
         lim = self.limits
+        self.decoding = asyncio.Semaphore(2)
         for name, tr in self.translators.items():
             self.batchers[name] = MicroBatcher(_translate(tr), window_ms, max_batch, lim.batch_cost,
                                                lim.queued_cost, grouping=batching)

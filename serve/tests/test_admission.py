@@ -29,7 +29,8 @@ def test_request_over_the_cost_cap_is_413_with_the_numbers(translators):
     r, ok = asyncio.run(main())
     assert r.status_code == 413
     detail = r.json()["detail"]  # char pieces: 2,000 each, cut to the model's 250 -> 64 x 251 x 16
-    assert "257,024 units" in detail and "64 texts" in detail and "beam 16" in detail and "40,000" in detail
+    assert "257,024 units" in detail and "64 texts, 16,000 tokens (at most 250 a text), beam 16" in detail
+    assert "the limit is 40,000" in detail
     assert ok.status_code == 200
 
 

@@ -110,8 +110,9 @@ def test_non_finite_numbers_are_422_with_json(translators, template, value):
 def test_surrogates_echoed_in_errors_are_escaped(translators):
     async def main():
         async with toy_models.client(create_app(translators)) as c:
-            return [await post_json(c, body) for body in
-                    ({"text": "1", "model": ["\ud800"]}, {"text": "1", "from": "\ud800"}, {"text": "1", "model": "\udc00"})]
+            bodies = [{"text": "1", "model": ["\ud800"]}, {"text": "1", "from": "\ud800"},
+                      {"text": "1", "model": "\udc00"}]
+            return [await post_json(c, body) for body in bodies]
 
     statuses = [(r.status_code, strict_json(r.text)["detail"]) for r in asyncio.run(main())]
     assert [s for s, _ in statuses] == [422, 404, 404]

@@ -88,8 +88,8 @@ def models():
     return toy_models.translators(), toy_models.captioners()
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=30, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(bad=st.lists(bad_request(), min_size=1, max_size=4), good=st.lists(good_request, min_size=1, max_size=4))
 def test_no_5xx_and_good_requests_get_their_normal_answer(models, bad, good):
     translators, captioners = models
