@@ -1,7 +1,8 @@
 """Image files -> RGB PIL images -> normalised tensors, for the captioning path.
 
 Loading is strict: a missing, unreadable, truncated or oversized file is an ImageError naming the file, never a
-silently half-grey picture. torchvision is imported only inside the transform builders.
+silently half-grey picture. Size limits (pixels, aspect ratio, size once resized) are checked on the header, before
+anything big is allocated. torchvision is imported only inside the transform builders.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from seq2seq import UserError
 
 MAX_PIXELS = 50_000_000  # width * height above which an image is refused before decoding
+MAX_ASPECT = 20  # longer side / shorter side: scaling the shorter side to 224 makes a thin strip enormous
+MAX_RESIZED_PIXELS = 10_000_000  # width * height once the shorter side is scaled to the model's image size
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -35,10 +38,9 @@ def load_image(path: str | Path | bytes, name: str = "upload") -> Image.Image:
         source = path
     try:
         with Image.open(source) as img:
-            w, h = img.size
-            if w * h > MAX_PIXELS:  # checked on the header, before any pixel is decoded
-                raise ImageError(f"{path}: image too large ({w}x{h} = {w * h:,} pixels, at most {MAX_PIXELS:,})")
+            check_size(*img.size, name=str(path))  # on the header, before any pixel is decoded
             img.load()  # decode everything now, so truncated data fails here and not in a worker later
+            check_size(*img.size, name=str(path))  # a few formats decode to another size than the header's
             return to_rgb(upright(img))
     except ImageError:
         raise
@@ -48,6 +50,42 @@ def load_image(path: str | Path | bytes, name: str = "upload") -> Image.Image:
         raise ImageError(f"{path}: not an image file (or a format PIL cannot read)") from e
     except (OSError, ValueError, SyntaxError) as e:  # PIL reports damaged data with all three
         raise ImageError(f"{path}: damaged or truncated image ({e})") from e
+
+
+def check_size(width: int, height: int, name: str = "image", size: int | None = None) -> None:
+    """Refuse an image over the limits on its pixels, its aspect ratio and (given the model's `size`) its size once
+    the shorter side is scaled to `size`, so that nothing that big is ever allocated. ImageError naming `name`."""
+    w, h = width, height
+    if w < 1 or h < 1:
+        raise ImageError(f"{name}: empty image ({w}x{h})")
+    if w * h > MAX_PIXELS:
+        raise ImageError(f"{name}: image too large ({w}x{h} = {w * h:,} pixels, at most {MAX_PIXELS:,})")
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise ImageError(f"{name}: image too elongated ({w}x{h}, aspect ratio {max(w, h) / min(w, h):,.0f}:1, at "
+                         f"most {MAX_ASPECT}:1)")
+    if size is not None:
+        rw, rh = resized_size(w, h, size)
+        if rw * rh > MAX_RESIZED_PIXELS:
+            raise ImageError(f"{name}: image too large once resized ({w}x{h} -> {rw}x{rh} = {rw * rh:,} pixels, at "
+                             f"most {MAX_RESIZED_PIXELS:,})")
+
+
+def resized_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """(width, height) after torchvision's Resize(size): the shorter side becomes `size`, the ratio is kept."""
+    if width <= height:
+        return size, int(size * height / width)
+    return int(size * width / height), size
+
+
+class SizeCheck:
+    """First step of the eval transform: check_size against the resize to come (for PIL images given directly)."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        check_size(*img.size, name="input", size=self.size)
+        return img
 
 
 def upright(img: Image.Image) -> Image.Image:
@@ -77,10 +115,12 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 
 def eval_transform(size: int = 224):
-    """Deterministic: shorter side to `size`, centre crop `size` x `size`, ImageNet normalisation -> (3, S, S)."""
+    """Deterministic: size limits, shorter side to `size`, centre crop `size` x `size`, ImageNet normalisation
+    -> (3, S, S)."""
     from torchvision import transforms as T
 
-    return T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    return T.Compose([SizeCheck(size), T.Resize(size), T.CenterCrop(size), T.ToTensor(),
+                      T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
 def train_transform(size: int = 224):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFile
 
 from seq2seq import UserError
 from seq2seq import images
@@ -290,3 +290,76 @@ def test_transforms_and_keys():
     assert train_transform(48)(img).shape == (3, 48, 48)
     keys = {transform_key(224, False), transform_key(224, True), transform_key(256, False)}
     assert len(keys) == 3 and all(len(k) < 64 for k in keys)
+
+
+# ------------------------------------------------------------------------------------------------ size limits
+
+
+def test_size_limits_at_and_past_each_limit(monkeypatch):
+    images.check_size(20, 1)  # 20:1 is the most elongated allowed
+    images.check_size(1, 20)
+    with pytest.raises(ImageError, match="x.png: image too elongated .*21x1.*21:1"):
+        images.check_size(21, 1, "x.png")
+    with pytest.raises(ImageError, match="too large .*50,000,001"):
+        images.check_size(50_000_001, 1)  # pixels are checked before the ratio
+    with pytest.raises(ImageError, match="empty"):
+        images.check_size(0, 5)
+    assert images.resized_size(300, 200, 224) == (336, 224) and images.resized_size(200, 300, 224) == (224, 336)
+    monkeypatch.setattr(images, "MAX_RESIZED_PIXELS", 224 * 336)
+    images.check_size(300, 200, size=224)  # exactly at the limit once resized
+    with pytest.raises(ImageError, match=r"too large once resized \(301x200 -> 337x224"):
+        images.check_size(301, 200, size=224)
+
+
+@pytest.mark.parametrize("width,height", [(20_000, 1), (1, 100_000), (49_000_000, 1)])
+def test_thin_images_are_refused_on_the_header(tmp_path, monkeypatch, width, height):
+    """A 20000x1 PNG is 141 bytes, but resizing its shorter side to 224 makes it 4,480,000 x 224; at 49,000,000 x 1
+    the resize overflowed. They are refused before a pixel is decoded."""
+    path = tmp_path / "thin.png"
+    Image.new("1", (width, height)).save(path)
+    decoded = []
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self))
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self))
+    with pytest.raises(ImageError, match="thin.png: image too elongated"):
+        load_image(path)
+    with pytest.raises(ImageError, match="upload: image too elongated"):
+        load_image(path.read_bytes())
+    assert not decoded
+
+
+def test_eval_transform_checks_pil_images_before_resizing(monkeypatch):
+    resizes = []
+    import torchvision.transforms.functional as F
+
+    monkeypatch.setattr(F, "resize", lambda *a, **k: resizes.append(a))
+    with pytest.raises(ImageError, match=r"input: image too elongated \(2000x10"):
+        eval_transform(224)(Image.new("RGB", (2000, 10)))
+    monkeypatch.setattr(images, "MAX_RESIZED_PIXELS", 1000)
+    with pytest.raises(ImageError, match="too large once resized"):
+        eval_transform(224)(Image.new("RGB", (30, 20)))
+    assert not resizes
+
+
+def test_caption_cli_refuses_a_thin_image_and_captions_the_others(tmp_path, capsys):
+    import random
+
+    from conftest import caption_config, draw, shapes_dataset
+    from seq2seq.caption import Captioner
+    from seq2seq.cli import main
+    from seq2seq.trainer import Trainer
+
+    cfg = caption_config(tmp_path, shapes_dataset(tmp_path / "data", n_train=8, n_valid=2), max_steps=2,
+                         valid_every=2)
+    Trainer(cfg, progress=False).train()
+    good = [tmp_path / "a.png", tmp_path / "b.png"]
+    for i, p in enumerate(good):
+        draw("red", "circle", random.Random(i)).save(p)
+    Image.new("RGB", (500, 5)).save(tmp_path / "thin.png")  # 100:1
+    capsys.readouterr()
+    assert main(["caption", "--model", str(cfg.model_dir), str(good[0]), str(tmp_path / "thin.png"),
+                 str(good[1])]) == 1
+    out, err = capsys.readouterr()
+    first, second = Captioner.load(cfg.model_dir, "cpu").caption(good)
+    assert out.split("\n") == [first, "", second, ""]
+    thin = tmp_path / "thin.png"
+    assert err.strip() == f"error: {thin}: image too elongated (500x5, aspect ratio 100:1, at most 20:1)"

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import math
+import socket
 import sys
 
 from seq2seq import UserError
 from seq2seq.cli.common import command
 from seq2seq.extras import require_extra
+from serve.limits import MAX_QUEUED_COST, MAX_REQUEST_COST
 
 
 def register(sub) -> None:
     sv = command(sub, "serve", _cmd_serve, help="HTTP API and web page (FastAPI + uvicorn)",
                  description="Serve translation and captioning models over HTTP: POST /translate, POST /caption, "
                  "GET /models, GET /health, a web page at / and the API docs at /docs. Requests arriving "
-                 "together are decoded as one micro-batch.",
+                 "together are decoded as one micro-batch. A translation request costs (subword tokens + 1) x "
+                 "beam summed over its texts: one over --max-request-cost is refused (413), and while more than "
+                 "--max-queued-cost waits, new requests get 503 with Retry-After.",
                  examples=["seq2seq serve", "seq2seq serve --model multi30k-en-de runs/my-model --port 8080",
                            "seq2seq serve --host 0.0.0.0 --quantize"])
     sv.add_argument("--model", nargs="+", default=[], help="model folders or shipped names (default: all shipped)")
@@ -22,16 +27,52 @@ def register(sub) -> None:
     sv.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
     sv.add_argument("--quantize", action="store_true", help="int8 dynamic quantization (CPU)")
     sv.add_argument("--no-batching", action="store_true", help="translate each request on its own")
-    sv.add_argument("--window-ms", type=float, default=5.0, help="micro-batching collection window")
+    sv.add_argument("--window-ms", type=float, default=5.0, help="micro-batching collection window (0-1000)")
     sv.add_argument("--max-batch", type=int, default=64, help="most sentences in one micro-batch")
+    sv.add_argument("--max-request-cost", type=float, default=MAX_REQUEST_COST,
+                    help="most cost one translation request may have")
+    sv.add_argument("--max-queued-cost", type=float, default=MAX_QUEUED_COST,
+                    help="most cost waiting per model before new requests get 503")
 
     command(sub, "models", _cmd_models, help="list the shipped models",
             description="List the shipped models: name, task, language pair and the summary from each card.",
             examples=["seq2seq models"])
 
 
+def _check_options(args) -> None:
+    """Every option that could make the server fail after loading the models, checked first."""
+    if not 1 <= args.port <= 65535:
+        raise UserError(f"--port must be between 1 and 65535, got {args.port}")
+    if not 0 <= args.window_ms <= 1000:  # NaN fails too
+        raise UserError(f"--window-ms must be between 0 and 1000, got {args.window_ms}")
+    if args.max_batch < 1:
+        raise UserError(f"--max-batch must be at least 1, got {args.max_batch}")
+    for opt in ("max_request_cost", "max_queued_cost"):
+        value = getattr(args, opt)
+        if not (value > 0 and math.isfinite(value)):
+            raise UserError(f"--{opt.replace('_', '-')} must be a positive number, got {value}")
+    _check_listen(args.host, args.port)
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Bind (host, port) once, as uvicorn will: an unknown host, a port in use or a privileged port is a
+    UserError now rather than a failure after the models have loaded."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as e:
+        raise UserError(f"--host {host!r} is not an address or a known host name ({e})") from None
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError as e:
+            raise UserError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+
 def _cmd_serve(args) -> int:
     require_extra("serve")
+    _check_options(args)
     from seq2seq.hub import resolve, shipped
     from seq2seq.translate import Translator
 
@@ -56,9 +97,11 @@ def _cmd_serve(args) -> int:
     import uvicorn
 
     from serve.app import create_app
+    from serve.limits import Limits
 
+    limits = Limits(request_cost=args.max_request_cost, queued_cost=args.max_queued_cost)
     app = create_app(translators, captioners, batching=not args.no_batching, window_ms=args.window_ms,
-                     max_batch=args.max_batch)
+                     max_batch=args.max_batch, limits=limits)
     print(f"serving {', '.join([*translators, *captioners])} on http://{args.host}:{args.port}", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

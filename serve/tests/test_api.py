@@ -8,30 +8,20 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest import caption_config, draw, shapes_dataset, tiny_config
-from seq2seq.caption import Captioner
-from seq2seq.trainer import Trainer
-from seq2seq.translate import Translator
+import toy_models
+from conftest import draw
 from serve.app import MAX_TEXT_CHARS, MAX_TEXTS, create_app
 from serve.batcher import MicroBatcher
 
 
 @pytest.fixture(scope="module")
-def translators(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("serve")
-    cfg = tiny_config(tmp, train={"max_steps": 20, "valid_every": 20})
-    Trainer(cfg, progress=False).train()
-    tr = Translator.load(cfg.model_dir, "cpu", beam=2)
-    return {"toy": tr}
+def translators():
+    return toy_models.translators()
 
 
 @pytest.fixture(scope="module")
-def captioners(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("serve-cap")
-    files = shapes_dataset(tmp / "data", n_train=40, n_valid=4)
-    cfg = caption_config(tmp, files, max_steps=10, valid_every=10)
-    Trainer(cfg, progress=False).train()
-    return {"shapes": Captioner.load(cfg.model_dir, "cpu", beam=2)}
+def captioners():
+    return toy_models.captioners()
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,8 @@ import pytest
 
 import random
 
-from conftest import caption_config, draw, shapes_dataset, tiny_config
-from seq2seq.caption import Captioner
-from seq2seq.trainer import Trainer
-from seq2seq.translate import Translator
+import toy_models
+from conftest import draw
 from serve.app import create_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -25,18 +23,10 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server():
     import uvicorn
 
-    tmp = tmp_path_factory.mktemp("browser")
-    cfg = tiny_config(tmp, model={"emb_dim": 32, "hidden": 64, "attention": "general"},
-                      train={"max_steps": 300, "valid_every": 300, "batch_tokens": 1200, "lr": 0.005})
-    Trainer(cfg, progress=False).train()
-    translator = Translator.load(cfg.model_dir, "cpu", beam=2)
-    files = shapes_dataset(tmp / "cap" / "data", n_train=40, n_valid=4)
-    ccfg = caption_config(tmp / "cap", files, max_steps=60, valid_every=60)
-    Trainer(ccfg, progress=False).train()
-    captioner = Captioner.load(ccfg.model_dir, "cpu", beam=2)
+    translator, captioner = toy_models.translators()["toy"], toy_models.captioners()["shapes"]
     app = create_app({"toy": translator}, {"shapes": captioner})
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
