@@ -41,24 +41,32 @@ def main() -> None:
     tr.generate(src[:64])  # warm-up
     print(f"{Path(args.model).name} on {args.split} ({len(src)} sentences), beam {tr.search.beam}, "
           f"alpha {tr.search.alpha}, {args.threads} threads\n")
-    print("| shortlist (top per source piece : most frequent) | mean size per batch | BLEU | sentences/s |")
-    print("|---|---|---|---|")
+    print("| shortlist (top per source piece : most frequent) | mean size per sentence | mean columns per batch | "
+          "BLEU | sentences/s |")
+    print("|---|---|---|---|---|")
     for size in [None, *args.sizes]:
         if size is None:
             tr.shortlist, label = None, "none (whole vocabulary)"
         else:
             top, frequent = (int(x) for x in size.split(":"))
             tr.shortlist, label = Shortlist.from_table(table, tgt_ids, top, frequent), size
-        widths = []
-        if tr.shortlist is not None:  # record the shortlist width of every batch
-            cand = tr.shortlist.candidates
-            tr.shortlist.candidates = lambda s, _c=cand: widths.append(len(v := _c(s))) or v
+        widths, sizes = [], []
+        if tr.shortlist is not None:  # record the columns of every batch and each sentence's own shortlist size
+            for_batch = tr.shortlist.for_batch
+
+            def recording(src, _f=for_batch):
+                columns, own = _f(src)
+                widths.append(len(columns))
+                sizes.extend(own.sum(1).tolist())
+                return columns, own
+
+            tr.shortlist.for_batch = recording
         tic = time.perf_counter()
         hyps = [t.text for t in tr.generate(src)]
         speed = len(src) / (time.perf_counter() - tic)
         bleu = corpus_scores(hyps, [ref], metrics=("bleu",))["bleu"].score
-        mean = f"{sum(widths) / len(widths):,.0f}" if widths else f"{len(tr.tgt_tok):,}"
-        print(f"| {label} | {mean} | {bleu:.2f} | {speed:.1f} |", flush=True)
+        mean = lambda xs: f"{sum(xs) / len(xs):,.0f}" if xs else f"{len(tr.tgt_tok):,}"  # noqa: E731
+        print(f"| {label} | {mean(sizes)} | {mean(widths)} | {bleu:.2f} | {speed:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

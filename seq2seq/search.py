@@ -45,20 +45,27 @@ class Columns:
     ids: torch.Tensor | None  # (M,) the shortlist's ids, or None: column j is token j
     banned: torch.Tensor  # (V,) PAD and BOS: never a next token
     not_eos: torch.Tensor  # (V,) all but EOS: ruled out at the length cap
+    own: torch.Tensor | None = None  # (B, V) per sentence of the batch, its own columns (a shortlist); None: all
 
     @classmethod
-    def of(cls, ids: torch.Tensor | None, width: int, device) -> "Columns":
+    def of(cls, ids: torch.Tensor | None, width: int, device, own: torch.Tensor | None = None) -> "Columns":
         every = ids if ids is not None else torch.arange(width, device=device)
-        return cls(ids, (every == PAD) | (every == BOS), every != EOS)
+        return cls(ids, (every == PAD) | (every == BOS), every != EOS, None if own is None else own.to(device))
 
     def tokens(self, cols: torch.Tensor) -> torch.Tensor:
         return cols if self.ids is None else self.ids[cols]
 
 
-def next_logp(logits: torch.Tensor, force_eos: torch.Tensor, columns: Columns) -> torch.Tensor:
-    """Log-probabilities (B, ..., V) of the next token: never PAD or BOS; only EOS where `force_eos` (B,) is set
-    (the length cap). With a shortlist, the softmax runs over its tokens only."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
+def next_logp(logits: torch.Tensor, force_eos: torch.Tensor, columns: Columns,
+              sentences: torch.Tensor) -> torch.Tensor:
+    """Log-probabilities (b, ..., V) of the next token for these `sentences` (b,) of the batch: never PAD or BOS;
+    only EOS where `force_eos` (b,) is set (the length cap). With a shortlist, the softmax runs over each
+    sentence's own shortlist only."""
+    logits = logits.float()
+    if columns.own is not None:
+        own = columns.own[sentences]  # (b, V)
+        logits = logits.masked_fill(~own.view(own.size(0), *(1,) * (logits.dim() - 2), -1), NINF)
+    logp = torch.log_softmax(logits, dim=-1)
     logp.masked_fill_(columns.banned, NINF)
     if bool(force_eos.any()):  # at the length cap, EOS keeps its own log-probability; all else is ruled out
         shape = (-1,) + (1,) * (logp.dim() - 1)
@@ -149,9 +156,10 @@ def _results(out: _Hyps) -> Hypotheses:
 
 
 @torch.inference_mode()
-def greedy_search(decoder: Stepper, enc: EncoderOutput, max_len: torch.Tensor,
-                  return_attention: bool = False) -> Hypotheses:
-    """Arg-max decoding; max_len (B,) caps each output (EOS included). Ended sentences leave the batch."""
+def greedy_search(decoder: Stepper, enc: EncoderOutput, max_len: torch.Tensor, return_attention: bool = False,
+                  own: torch.Tensor | None = None) -> Hypotheses:
+    """Arg-max decoding; max_len (B,) caps each output (EOS included). Ended sentences leave the batch.
+    own (B, M): with a shortlist (`decoder.columns`), each sentence's own columns."""
     B, device = enc.memory.size(0), enc.memory.device
     max_len = max_len.to(device)
     out = _Hyps.empty(B, 1, int(max_len.max()), enc.memory.size(1), device, return_attention)
@@ -162,8 +170,8 @@ def greedy_search(decoder: Stepper, enc: EncoderOutput, max_len: torch.Tensor,
     columns = None
     for t in range(out.seqs.size(2)):
         logits, state, attn = decoder.step(tokens, state, enc, keys)
-        columns = columns or Columns.of(decoder.columns, logits.size(-1), device)
-        best, cols = next_logp(logits, t >= max_len - 1, columns).max(dim=-1)  # (b,)
+        columns = columns or Columns.of(decoder.columns, logits.size(-1), device, own)
+        best, cols = next_logp(logits, t >= max_len - 1, columns, act).max(dim=-1)  # (b,)
         tokens = columns.tokens(cols)
         out.scores[act, 0] += best
         out.seqs[act, 0, t] = tokens
@@ -189,8 +197,9 @@ def _keep(enc: EncoderOutput, keys: torch.Tensor | None, keep: torch.Tensor):
 
 @torch.inference_mode()
 def beam_search(decoder: Stepper, enc: EncoderOutput, max_len: torch.Tensor, beam: int = 5, alpha: float = 0.6,
-                nbest: int = 1, return_attention: bool = False) -> Hypotheses:
-    """Batched beam search. Scores are sum log-probabilities / length_penalty(len incl. EOS, alpha)."""
+                nbest: int = 1, return_attention: bool = False, own: torch.Tensor | None = None) -> Hypotheses:
+    """Batched beam search. Scores are sum log-probabilities / length_penalty(len incl. EOS, alpha).
+    own (B, M): with a shortlist (`decoder.columns`), each sentence's own columns."""
     if not 1 <= nbest <= beam:
         raise ValueError("need 1 <= nbest <= beam")
     B, K, device = enc.memory.size(0), beam, enc.memory.device
@@ -204,7 +213,7 @@ def beam_search(decoder: Stepper, enc: EncoderOutput, max_len: torch.Tensor, bea
     expand = act.repeat_interleave(K)  # (B*K,)
     state, logits = state.select(expand), logits.index_select(0, expand)
     attn = attn.index_select(0, expand) if attn is not None else None
-    columns = Columns.of(decoder.columns, logits.size(-1), device)
+    columns = Columns.of(decoder.columns, logits.size(-1), device, own)
     tokens = None  # the next step's input, set by each step from the first on
 
     T, S = int(max_len.max()), enc.memory.size(1)
@@ -219,8 +228,8 @@ def beam_search(decoder: Stepper, enc: EncoderOutput, max_len: torch.Tensor, bea
         b = act.numel()
         if t > 0:
             logits, state, attn = decoder.step(tokens, state, enc, keys, group=K)
-        sel = select(next_logp(logits.view(b, K, -1), t >= max_len - 1, columns), alive.scores, fin.scores, t,
-                     alpha, columns)
+        logp = next_logp(logits.view(b, K, -1), t >= max_len - 1, columns, act)
+        sel = select(logp, alive.scores, fin.scores, t, alpha, columns)
         cand = alive.extend(sel, t, attn)  # (b, 2K) hypotheses
         fin = fin.then(cand).pick(sel.fin_pick, sel.fin_scores)
         alive = cand.pick(sel.alive_pick, sel.alive_scores)
@@ -252,10 +261,11 @@ def _hand_in(out: _Hyps, sentences: torch.Tensor, fin: _Hyps) -> None:
 
 
 def decode(decoder: Stepper, enc: EncoderOutput, src_lengths: torch.Tensor, beam: int = 5, alpha: float = 0.6,
-           nbest: int = 1, max_len_ratio: float = 2.0, max_len_offset: int = 10,
-           return_attention: bool = False) -> Hypotheses:
-    """Greedy when beam == 1, else beam search; the output cap follows each source's length."""
+           nbest: int = 1, max_len_ratio: float = 2.0, max_len_offset: int = 10, return_attention: bool = False,
+           own: torch.Tensor | None = None) -> Hypotheses:
+    """Greedy when beam == 1, else beam search; the output cap follows each source's length. own (B, M): with a
+    shortlist, each sentence's own columns (Shortlist.for_batch)."""
     max_len = max_lengths(src_lengths, max_len_ratio, max_len_offset)
     if beam == 1:
-        return greedy_search(decoder, enc, max_len, return_attention)
-    return beam_search(decoder, enc, max_len, beam, alpha, nbest, return_attention)
+        return greedy_search(decoder, enc, max_len, return_attention, own)
+    return beam_search(decoder, enc, max_len, beam, alpha, nbest, return_attention, own)

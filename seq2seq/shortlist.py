@@ -101,14 +101,29 @@ class Shortlist:
         freq = counts.topk(min(frequent, tgt_vocab)).indices if frequent else torch.zeros(0, dtype=torch.long)
         return cls(lexicon.to(torch.int16 if tgt_vocab < 2**15 else torch.int32), freq, tgt_vocab)
 
+    def per_sentence(self, src: torch.Tensor) -> torch.Tensor:
+        """Source ids (B, S), PAD-padded -> (B, V) bool: each sentence's own target shortlist, never PAD or BOS."""
+        B = src.size(0)
+        mask = torch.zeros(B, self.tgt_vocab, dtype=torch.bool, device=src.device)
+        targets = self.lexicon.to(src.device)[src].long()  # (B, S, top)
+        targets[src <= EOS] = PAD  # padding and specials bring no candidates (PAD is cleared below)
+        mask.scatter_(1, targets.view(B, -1), True)
+        mask[:, self.frequent.to(src.device)] = True
+        mask[:, [EOS, UNK]] = True
+        mask[:, [PAD, BOS]] = False
+        return mask
+
+    def for_batch(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The columns a batch's softmax computes, the union of its sentences' shortlists (M,), ids ascending;
+        and (B, M) bool, which of them are each sentence's own: search masks the rest, so that a sentence's
+        translation never depends on the sentences it is batched with."""
+        own = self.per_sentence(src)
+        columns = own.any(0).nonzero().squeeze(1)
+        return columns, own[:, columns]
+
     def candidates(self, src: torch.Tensor) -> torch.Tensor:
-        """Source ids (B, S), PAD-padded -> the batch's target shortlist (M,): ids ascending, never PAD or BOS."""
-        mask = torch.zeros(self.tgt_vocab, dtype=torch.bool, device=src.device)
-        mask[self.lexicon.to(src.device)[src[src > EOS]].long().view(-1)] = True  # real pieces, not specials
-        mask[self.frequent.to(src.device)] = True
-        mask[[EOS, UNK]] = True
-        mask[[PAD, BOS]] = False
-        return mask.nonzero().squeeze(1)
+        """Source ids (B, S) -> the union of the sentences' shortlists (M,): ids ascending, never PAD or BOS."""
+        return self.for_batch(src)[0]
 
     # -- files -------------------------------------------------------------------------------------------
     def save(self, model_dir: str | Path) -> Path:

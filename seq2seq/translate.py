@@ -118,9 +118,11 @@ class Translator:
     def _batch(self, ids: list[list[int]], s: SearchConfig, return_attention: bool) -> list[Translation]:
         batch = collate(ids).to(self.device)
         enc = self.model.encode(batch.src, batch.src_lengths.to(self.device))
-        columns = self.shortlist.candidates(batch.src) if (self.shortlist is not None and s.shortlist) else None
+        columns = own = None
+        if self.shortlist is not None and s.shortlist:
+            columns, own = self.shortlist.for_batch(batch.src)
         hyp = decode(FastStep(self.model.decoder, columns), enc, batch.src_lengths, s.beam, s.alpha, s.nbest,
-                     s.max_len_ratio, s.max_len_offset, return_attention)
+                     s.max_len_ratio, s.max_len_offset, return_attention, own)
         out = []
         for k, src in enumerate(ids):
             texts = self.tgt_tok.decode(hyp.tokens[k])

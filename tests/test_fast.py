@@ -190,6 +190,30 @@ def test_whole_vocabulary_as_shortlist_changes_nothing():
             assert [s[0] for s in plain.scores] == pytest.approx([s[0] for s in every.scores], abs=1e-4)
 
 
+@pytest.mark.parametrize("beam", [1, 3])
+def test_a_sentence_decodes_the_same_alone_and_in_any_batch_with_its_own_shortlist(beam):
+    """Shortlist.for_batch: the batch computes the union of its sentences' shortlists, and search masks each
+    sentence to its own, so the result is the one the sentence gets alone (where its shortlist is the union)."""
+    from seq2seq.shortlist import Shortlist
+
+    torch.manual_seed(0)
+    sl = Shortlist(torch.randint(4, V, (V, 3)), torch.tensor([4, 5]), V)  # 3 targets per source piece
+    m = _model("lstm", 2)
+    srcs = [[5, 6, 7, 8, 9], [9, 10], [4, 4, 6], [11, 12, 13, 14]]
+    with torch.inference_mode():
+        enc, lengths = _enc(m, srcs)
+        columns, own = sl.for_batch(collate(srcs).src)
+        assert not own.all()  # the sentences' shortlists differ
+        together = decode(FastStep(m.decoder, columns), enc, lengths, beam=beam, alpha=0.6, own=own)
+        for i, s in enumerate(srcs):
+            e1, l1 = _enc(m, [s])
+            cols1, own1 = sl.for_batch(collate([s]).src)
+            alone = decode(FastStep(m.decoder, cols1), e1, l1, beam=beam, alpha=0.6, own=own1)
+            assert alone.tokens[0] == together.tokens[i]
+            assert alone.scores[0][0] == pytest.approx(together.scores[i][0], abs=1e-4)
+            assert set(together.tokens[i][0]) <= set(cols1.tolist())
+
+
 def test_search_outputs_only_shortlist_tokens():
     m = _model()
     with torch.inference_mode():

@@ -56,6 +56,19 @@ def test_candidates_union_of_lexicon_frequent_and_specials():
     assert PAD not in got and BOS not in got
 
 
+def test_for_batch_union_columns_and_each_sentences_own():
+    src, tgt = zip(*PAIRS)
+    sl = Shortlist.train(list(src), list(tgt), 8, 18, top=1, frequent=0)
+    batch = collate([[4], [6, 6]]).src  # padded; EOS appended
+    columns, own = sl.for_batch(batch)
+    assert columns.tolist() == [UNK, EOS, 14, 16]  # the union, ids ascending
+    assert own.tolist() == [[True, True, True, False],  # sentence 0: its word's translation 14, EOS, UNK
+                            [True, True, False, True]]  # sentence 1: 16, EOS, UNK; not 14 (sentence 0's)
+    alone = sl.for_batch(collate([[6, 6]]).src)
+    assert alone[0].tolist() == [UNK, EOS, 16] and alone[1].all()
+    assert sl.candidates(batch).tolist() == columns.tolist()
+
+
 def test_shortlist_save_load_and_errors(tmp_path):
     src, tgt = zip(*PAIRS)
     sl = Shortlist.train(list(src), list(tgt), 8, 18, top=2, frequent=3)

@@ -67,8 +67,6 @@ def test_server_equals_cli_with_the_models_shortlist(narrow_shortlist, capsys):
     assert alone != [tr.translate(t, beam=3, shortlist=False) for t in TEXTS]  # the shortlist mattered
 
 
-@pytest.mark.xfail(strict=True, reason="a batch's shortlist is the union of its sentences' candidates, so a "
-                   "sentence's output depends on its batch neighbours; needs a per-sentence mask in the engine")
 def test_an_answer_does_not_depend_on_the_requests_it_is_batched_with(narrow_shortlist):
     tr = Translator.load(narrow_shortlist, "cpu")
 
