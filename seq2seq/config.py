@@ -89,6 +89,7 @@ class ModelConfig:
     bidirectional: bool = True
     dropout: float = 0.3  # between layers and before the output layer
     emb_dropout: float = 0.3
+    word_dropout: float = 0.0  # training: each token's embedding zeroed with this probability (source, target)
     residual: bool = True  # skip connections between stacked RNN layers (layer 2 and up)
     deep_input: bool = False  # a tanh feed-forward layer between embeddings and the first RNN layer
     deep_output: bool = True  # tanh layer over [decoder state; context] before the softmax
@@ -110,7 +111,7 @@ class ModelConfig:
             _check(getattr(self, name) >= 1, f"model.{name} must be >= 1")
         _check(self.attn_dim >= 0, "model.attn_dim must be >= 0")
         _check(not (self.bidirectional and self.hidden % 2), "model.hidden must be even for a bidirectional encoder")
-        _check(0 <= self.dropout < 1 and 0 <= self.emb_dropout < 1, "dropouts must be in [0, 1)")
+        _check(all(0 <= p < 1 for p in (self.dropout, self.emb_dropout, self.word_dropout)), "dropouts must be in [0, 1)")
         _check(not (self.input_feeding and self.attention == "none"), "model.input_feeding needs attention")
         _choice("model.backbone", self.backbone, ("efficientnet_lite0", "resnet18", "resnet34", "resnet50", "small"))
         _check(self.finetune_blocks >= 0, "model.finetune_blocks must be >= 0")
@@ -150,6 +151,8 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
     threads: int = 0  # torch CPU threads; 0 = torch's default
     attn_reg: float = 0.0  # doubly stochastic attention (Show-Attend-and-Tell): lambda * sum_i (1 - sum_t a_ti)^2
+    init_from: str | None = None  # a new run starts from this model's weights (folder or shipped name) ...
+    init_parts: tuple = ("encoder", "decoder")  # ... for parameters under these names whose shapes match
 
     def validate(self) -> None:
         _choice("train.optimizer", self.optimizer, ("adam", "adamw"))
@@ -163,14 +166,13 @@ class TrainConfig:
         _check(0 < self.decay_factor <= 1, "train.decay_factor must be in (0, 1]")
         for name in ("max_steps", "max_epochs", "valid_every", "valid_beam", "log_every"):
             _check(getattr(self, name) >= 1, f"train.{name} must be >= 1")
-        _check(self.attn_reg >= 0, "train.attn_reg must be >= 0")
-        _check(self.max_minutes >= 0, "train.max_minutes must be >= 0")
-        for name in ("warmup_steps", "early_stopping", "keep_last", "threads", "decay_patience"):
+        for name in ("warmup_steps", "early_stopping", "keep_last", "threads", "decay_patience", "attn_reg",
+                     "max_minutes"):
             _check(getattr(self, name) >= 0, f"train.{name} must be >= 0")
         _check(isinstance(self.betas, (list, tuple)) and len(self.betas) == 2
                and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in self.betas),
                "train.betas must be two numbers")
-        self.betas = tuple(float(b) for b in self.betas)
+        self.betas, self.init_parts = tuple(float(b) for b in self.betas), tuple(map(str, self.init_parts))
 
 
 @dataclass
@@ -224,7 +226,7 @@ class Config:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d["train"]["betas"] = list(d["train"]["betas"])
+        d["train"] = {k: list(v) if isinstance(v, tuple) else v for k, v in d["train"].items()}  # YAML lists
         return d
 
     def save(self, path: str | Path) -> None:

@@ -26,12 +26,18 @@ def prepare_tokenizers(cfg: Config, model_dir: Path, src_texts: list[str], tgt_t
         model_dir / "spm.src.model", model_dir / "spm.tgt.model")
     if src_file.is_file() and tgt_file.is_file():
         return load_pair(model_dir)
-    train = lambda texts, f: Tokenizer.train(texts, f, d.vocab_size, d.spm_type, d.character_coverage)  # noqa: E731
+
+    def train(texts, f, langs):
+        return Tokenizer.train(texts, f, d.vocab_size, d.spm_type, d.character_coverage, langs)
+
     if joint:
-        tok = install(d.spm_model, src_file) if d.spm_model else train(src_texts + tgt_texts, src_file)
+        langs = (d.src_lang, d.tgt_lang)
+        tok = install(d.spm_model, src_file, langs) if d.spm_model else train(src_texts + tgt_texts, src_file, langs)
         return tok, tok
-    src_tok = install(d.spm_model, src_file) if d.spm_model else train(src_texts, src_file)
-    tgt_tok = install(d.tgt_spm_model, tgt_file) if d.tgt_spm_model else train(tgt_texts, tgt_file)
+    src_tok = install(d.spm_model, src_file, [d.src_lang]) if d.spm_model else train(src_texts, src_file,
+                                                                                     [d.src_lang])
+    tgt_tok = (install(d.tgt_spm_model, tgt_file, [d.tgt_lang]) if d.tgt_spm_model
+               else train(tgt_texts, tgt_file, [d.tgt_lang]))
     return src_tok, tgt_tok
 
 

@@ -134,7 +134,7 @@ def _cmd_translate(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from seq2seq.corpus import read_lines
-    from seq2seq.metrics import as_json, corpus_scores
+    from seq2seq.metrics import as_json, bleu_tokenize, corpus_scores
     from seq2seq.progress import progress_bar
 
     src = read_lines(args.src)
@@ -148,7 +148,7 @@ def _cmd_evaluate(args) -> int:
         hyps = [t.text for t in translator.generate(src, warn=_warn, progress=bar.update)]
     if output:
         output.write_text("".join(h + "\n" for h in hyps))
-    scores = corpus_scores(hyps, refs, lowercase=args.lowercase)
+    scores = corpus_scores(hyps, refs, lowercase=args.lowercase, tokenize=bleu_tokenize(translator.config.data.tgt_lang))
     if args.json:
         print(json.dumps(as_json(scores), indent=2))
     else:
