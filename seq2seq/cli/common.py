@@ -32,8 +32,9 @@ def command(sub, name: str, func, help: str, description: str, examples: list[st
 def model_args(p: argparse.ArgumentParser, task: str = "translate") -> None:
     """--model, and for translation --from/--to, --quantize, --no-shortlist."""
     if task == "translate":
-        p.add_argument("--model", help="model directory or shipped model name (see `seq2seq models`); "
-                       "default: the shipped model for --from/--to (en->de)")
+        p.add_argument("--model", action="append", help="model directory or shipped model name (see `seq2seq "
+                       "models`); repeat it for an ensemble (models of the same vocabularies, log-probabilities "
+                       "averaged); default: the shipped model for --from/--to (en->de)")
         p.add_argument("--from", dest="src_lang", help="source language of the shipped model to use")
         p.add_argument("--to", dest="tgt_lang", help="target language of the shipped model to use")
         p.add_argument("--quantize", action="store_true", help="int8 dynamic quantization (CPU)")

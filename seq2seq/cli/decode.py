@@ -103,8 +103,8 @@ def _translator(args):
     from seq2seq.hub import resolve
     from seq2seq.translate import Translator
 
-    model_dir = resolve(args.model, args.src_lang, args.tgt_lang)
-    return Translator.load(model_dir, args.device, quantize=args.quantize, checkpoint=args.checkpoint,
+    models = [resolve(m) for m in args.model] if args.model else [resolve(None, args.src_lang, args.tgt_lang)]
+    return Translator.load(models, args.device, quantize=args.quantize, checkpoint=args.checkpoint,
                            **search_overrides(args))
 
 
