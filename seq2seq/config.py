@@ -1,7 +1,5 @@
-"""Run configuration: dataclasses with defaults, loaded from YAML plus `key=value` overrides, validated at load.
-
-The resolved config is saved as `config.yaml` in every model directory, so a model can always be rebuilt.
-"""
+"""Run configuration: dataclasses with defaults, loaded from YAML plus `key=value` overrides, validated at load;
+saved as `config.yaml` in every model directory, so a model can always be rebuilt."""
 
 from __future__ import annotations
 
@@ -48,11 +46,11 @@ class DataConfig:
     max_len: int = 100
     max_ratio: float = 3.0  # drop training pairs whose length ratio exceeds this
     max_valid: int = 0  # 0 = the whole validation set
-    # captioning (model.encoder = image): a dataset by name, or TSV files of image<TAB>caption in data.train/valid
-    dataset: str | None = None  # flickr8k
+    dataset: str | None = None  # captioning: flickr8k, or TSV files of image<TAB>caption in data.train/valid
     root: str | None = None  # the dataset's folder (default: ../shared/data/<dataset>)
     images_dir: str | None = None  # where the TSV's image names live
     image_size: int = 224
+    image_transform: str = "crop"  # crop: shorter side to image_size, centre square | squash: all of it to a square
     feature_cache: str = ".cache/features"  # frozen-backbone features, computed once per backbone/image/transform
 
     def validate(self) -> None:
@@ -70,6 +68,7 @@ class DataConfig:
         if self.dataset is not None:
             _choice("data.dataset", self.dataset, ("flickr8k",))
         _check(self.image_size >= 32, "data.image_size must be >= 32")
+        _choice("data.image_transform", self.image_transform, ("crop", "squash"))
 
 
 CELLS = ("lstm", "gru", "rnn")

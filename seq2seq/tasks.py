@@ -155,7 +155,8 @@ class CaptionTask:
             h.update(k.encode())
             h.update(v.detach().cpu().contiguous().numpy().tobytes())
         backbone_id = f"{m.backbone}|{h.hexdigest()[:16]}"
-        args = (self.cfg.data.image_size, self.cfg.data.feature_cache, backbone_id, device, self.log)
+        d = self.cfg.data
+        args = (d.image_size, d.feature_cache, backbone_id, device, self.log, d.image_transform)
         self.train_feats, _ = cached(enc, self.train_paths, *args)
         self.valid_feats, _ = cached(enc, self.valid_paths, *args)
 
@@ -165,7 +166,7 @@ class CaptionTask:
     def _images(self, paths: list[Path], train: bool) -> torch.Tensor:
         from seq2seq.images import eval_transform, load_image, train_transform
 
-        tf = (train_transform if train else eval_transform)(self.cfg.data.image_size)
+        tf = (train_transform if train else eval_transform)(self.cfg.data.image_size, self.cfg.data.image_transform)
         return torch.stack([tf(load_image(p)) for p in paths])  # (B, 3, H, W)
 
     def _source(self, image_idx: list[int], train: bool, valid: bool = False) -> Batch:
