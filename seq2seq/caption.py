@@ -39,7 +39,8 @@ def caption_sources(model, tok: Tokenizer, sources: list[torch.Tensor], search: 
         lengths = torch.ones(x.size(0), dtype=torch.long)
         enc = model.encode(x, lengths)
         hyp = decode(FastStep(model.decoder), enc, lengths, search.beam, search.alpha, search.nbest,
-                     search.max_len_ratio, search.max_len_offset, return_attention)
+                     search.max_len_ratio, search.max_len_offset, return_attention,
+                     no_repeat_ngram=search.no_repeat_ngram)
         for k in range(x.size(0)):
             texts = tok.decode(hyp.tokens[k])
             attn = hyp.attention[k][0] if hyp.attention is not None else None

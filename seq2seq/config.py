@@ -140,8 +140,7 @@ class TrainConfig:
     min_lr: float = 1e-5
     valid_every: int = 1000
     valid_beam: int = 1  # beam size for validation decoding (1 = greedy, fast)
-    # what picks best.pt and drives early stopping and the plateau schedule: bleu | chrf | exact (sentence
-    # accuracy) | loss; auto = bleu, or exact when most validation references are shorter than 4 tokens
+    # picks best.pt, early stopping, plateau: bleu | chrf | exact | loss; auto: see seq2seq/validation.py
     valid_metric: str = "auto"
     early_stopping: int = 8  # stop after this many validations without a better valid_metric; 0 = never
     keep_last: int = 5  # step checkpoints kept for averaging
@@ -185,6 +184,7 @@ class SearchConfig:
     nbest: int = 1
     batch_size: int = 64  # sentences per batch
     shortlist: bool = True  # translation: score only the model's lexical shortlist, when it has one
+    no_repeat_ngram: int = 0  # n > 0: no output holds an n-gram twice ("a dog and a dog and ...")
 
     def validate(self) -> None:
         _check(self.beam >= 1, "search.beam must be >= 1")
@@ -192,7 +192,8 @@ class SearchConfig:
         _check(0 <= self.alpha <= 10, "search.alpha must be in [0, 10]")  # GNMT uses 0.6-1.0; NaN fails too
         _check(0 <= self.max_len_ratio <= 100 and 1 <= self.max_len_offset <= 10_000,
                "need 0 <= search.max_len_ratio <= 100 and 1 <= search.max_len_offset <= 10000")
-        _check(self.batch_size >= 1, "search.batch_size must be >= 1")
+        _check(self.batch_size >= 1 and self.no_repeat_ngram >= 0, "need search.batch_size >= 1 and "
+               "search.no_repeat_ngram >= 0")
 
     def updated(self, **settings) -> "SearchConfig":
         """A validated copy with these settings changed (a None value leaves a setting as it is)."""

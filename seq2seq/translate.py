@@ -141,7 +141,7 @@ class Translator:
         stepper, enc = (steps[0], encs[0]) if len(models) == 1 else (
             LogLinear(steps, [1 / len(models)] * len(models)), PerModel(encs))
         hyp = decode(stepper, enc, batch.src_lengths, s.beam, s.alpha, s.nbest, s.max_len_ratio, s.max_len_offset,
-                     return_attention, own)
+                     return_attention, own, s.no_repeat_ngram)
         out = []
         for k, src in enumerate(ids):
             texts = self.tgt_tok.decode(hyp.tokens[k])

@@ -170,3 +170,17 @@ def _data_of(model: Path) -> dict:
 
     d = yaml.safe_load((model / "config.yaml").read_text())["data"]
     return {k: d[k] for k in ("train_src", "train_tgt", "valid_src", "valid_tgt")}
+
+
+def test_no_repeat_ngram_from_the_command_line(capsys, model):
+    """--no-repeat-ngram 1: no output repeats a piece; a negative N is one error line."""
+    import sentencepiece as spm
+    sp = spm.SentencePieceProcessor(model_file=str(model / "spm.model"))
+    rc, out, _ = _run(capsys, ["translate", "--model", model, "--no-repeat-ngram", "1", "--beam", "3",
+                               "1 1 2 2 3 3", "4 5 6 7 8 9"])
+    assert rc == 0
+    for line in out.splitlines():
+        pieces = sp.encode(line)
+        assert len(pieces) == len(set(pieces)), line
+    line = _one_error(*_run(capsys, ["translate", "--model", model, "--no-repeat-ngram", "-1", "1 2"])[::2])
+    assert "no_repeat_ngram" in line

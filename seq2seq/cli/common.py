@@ -59,6 +59,8 @@ def decode_args(p: argparse.ArgumentParser, items: str) -> None:
     p.add_argument("--beam", type=int, help="beam size (1 = greedy); default: the model's config")
     p.add_argument("--alpha", type=float, help="length normalisation strength; default: the model's config")
     p.add_argument("--batch-size", type=int, help=f"{items} per batch; default: the model's config")
+    p.add_argument("--no-repeat-ngram", type=int, metavar="N",
+                   help="no output holds an N-gram twice (0: off); default: the model's config")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
 
 
@@ -70,4 +72,5 @@ def progress_arg(p: argparse.ArgumentParser) -> None:
 def search_overrides(args) -> dict:
     """The search settings given on the command line (None: the model's own)."""
     return {"beam": args.beam, "nbest": getattr(args, "nbest", None), "alpha": args.alpha,
-            "batch_size": args.batch_size, "shortlist": getattr(args, "shortlist", None)}
+            "batch_size": args.batch_size, "shortlist": getattr(args, "shortlist", None),
+            "no_repeat_ngram": args.no_repeat_ngram}

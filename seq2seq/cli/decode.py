@@ -180,7 +180,7 @@ def _cmd_caption(args) -> int:
 
     model_dir = resolve(args.model, task="caption")
     captioner = Captioner.load(model_dir, args.device, checkpoint=args.checkpoint, beam=args.beam, alpha=args.alpha,
-                               batch_size=args.batch_size)
+                               batch_size=args.batch_size, no_repeat_ngram=args.no_repeat_ngram)
     failed = 0
     with progress_bar(len(args.images), "captioning", "img", args.progress) as bar:
         results = captioner.caption_files(args.images, progress=bar.update)
