@@ -64,6 +64,11 @@ class FilterStats:
     too_long: int = 0
     bad_ratio: int = 0
 
+    def __iadd__(self, other: "FilterStats") -> "FilterStats":
+        for name in vars(self):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
     def __str__(self) -> str:
         total = self.kept + self.too_short + self.too_long + self.bad_ratio
         return (f"kept {self.kept:,} of {total:,} pairs (dropped: {self.too_short:,} too short, "

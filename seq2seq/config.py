@@ -44,6 +44,7 @@ class DataConfig:
     vocab_size: int = 8000
     spm_type: str = "unigram"
     character_coverage: float = 1.0
+    spm_sample: int = 2_000_000  # sentences a tokenizer is trained on at most (a random sample of larger corpora)
     min_len: int = 1  # in subword tokens, applied to training pairs
     max_len: int = 100
     max_ratio: float = 3.0  # drop training pairs whose length ratio exceeds this
@@ -54,6 +55,7 @@ class DataConfig:
     images_dir: str | None = None  # where the TSV's image names live
     image_size: int = 224
     feature_cache: str = ".cache/features"  # frozen-backbone features, computed once per backbone/image/transform
+    cache_dir: str | None = ".cache/corpus"  # tokenizers, token ids (memory-mapped) once per corpus; null: in RAM
 
     def validate(self) -> None:
         has_pair = self.train_src is not None or self.train_tgt is not None
@@ -66,7 +68,7 @@ class DataConfig:
         _check(0 < self.character_coverage <= 1, "data.character_coverage must be in (0, 1]")
         _check(1 <= self.min_len <= self.max_len, "need 1 <= data.min_len <= data.max_len")
         _check(self.max_ratio >= 1, "data.max_ratio must be >= 1")
-        _check(self.max_valid >= 0, "data.max_valid must be >= 0")
+        _check(self.max_valid >= 0 and self.spm_sample >= 1, "need data.max_valid >= 0 and data.spm_sample >= 1")
         if self.dataset is not None:
             _choice("data.dataset", self.dataset, ("flickr8k",))
         _check(self.image_size >= 32, "data.image_size must be >= 32")
@@ -123,7 +125,8 @@ class TrainConfig:
     """Optimisation, schedule, validation and checkpointing."""
 
     seed: int = 1
-    batch_tokens: int = 4096  # target-side token budget per batch
+    batch_tokens: int = 4096  # target-side token budget per batch (per process under torchrun)
+    accum_steps: int = 1  # batches per update, their gradients summed: an update sees accum_steps x processes batches
     max_steps: int = 100_000
     max_epochs: int = 1000
     max_minutes: float = 0.0  # wall-clock training budget (validation included), kept across --resume; 0 = none
@@ -161,11 +164,10 @@ class TrainConfig:
         _check(0 <= self.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
         _check(self.clip_norm >= 0, "train.clip_norm must be >= 0")
         _check(0 < self.decay_factor <= 1, "train.decay_factor must be in (0, 1]")
-        for name in ("max_steps", "max_epochs", "valid_every", "valid_beam", "log_every"):
+        for name in ("max_steps", "max_epochs", "valid_every", "valid_beam", "log_every", "accum_steps"):
             _check(getattr(self, name) >= 1, f"train.{name} must be >= 1")
-        _check(self.attn_reg >= 0, "train.attn_reg must be >= 0")
-        _check(self.max_minutes >= 0, "train.max_minutes must be >= 0")
-        for name in ("warmup_steps", "early_stopping", "keep_last", "threads", "decay_patience"):
+        for name in ("warmup_steps", "early_stopping", "keep_last", "threads", "decay_patience", "attn_reg",
+                     "max_minutes"):
             _check(getattr(self, name) >= 0, f"train.{name} must be >= 0")
         _check(isinstance(self.betas, (list, tuple)) and len(self.betas) == 2
                and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in self.betas),

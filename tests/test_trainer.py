@@ -171,9 +171,9 @@ def test_time_budget_stops_validates_and_carries_over_resume(tmp_path, monkeypat
     trainer = Trainer(cfg, progress=False)
     real_step = trainer.train_step
 
-    def step(batch):  # every step "takes" 25 seconds: the budget runs out at step 3
+    def step(*args, **kw):  # every step "takes" 25 seconds: the budget runs out at step 3
         clock[0] += 25.0
-        return real_step(batch)
+        return real_step(*args, **kw)
 
     trainer.train_step = step
     summary = trainer.train()
@@ -183,7 +183,7 @@ def test_time_budget_stops_validates_and_carries_over_resume(tmp_path, monkeypat
     cfg.train.max_minutes = 2.0  # 45 more seconds: two more steps
     resumed = Trainer(cfg, resume=True, progress=False)
     assert resumed.elapsed == pytest.approx(75.0)
-    resumed.train_step = lambda batch, real=resumed.train_step: (clock.__setitem__(0, clock[0] + 25.0), real(batch))[1]
+    resumed.train_step = lambda *a, real=resumed.train_step, **kw: (clock.__setitem__(0, clock[0] + 25), real(*a, **kw))[1]
     assert resumed.train()["step"] == 5
 
 
@@ -267,8 +267,8 @@ def test_resume_keeps_the_runs_metric(tmp_path):
 def _send_sigterm_at(trainer, step: int) -> None:
     real = trainer.train_step
 
-    def train_step(batch):
-        out = real(batch)
+    def train_step(*args, **kw):
+        out = real(*args, **kw)
         if trainer.step == step:
             os.kill(os.getpid(), signal.SIGTERM)
         return out
