@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -46,6 +47,7 @@ class Dist:
         import torch.distributed as dist
 
         rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+        _stop_with_launcher()
         if device.type == "cuda":
             if local >= torch.cuda.device_count():
                 raise UserError(f"local rank {local} has no GPU: this machine has {torch.cuda.device_count()}; "
@@ -130,6 +132,18 @@ class Dist:
         ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         ddp.register_comm_hook(None, _sum_gradients)
         return ddp
+
+
+def _stop_with_launcher() -> None:
+    """Linux: when torchrun itself dies (kill -9), its workers get SIGTERM, so they save last.pt and exit rather
+    than train on as orphans (torchrun starts each one in a session of its own)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
 
 
 def _sum_gradients(group, bucket):

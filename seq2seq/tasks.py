@@ -18,7 +18,7 @@ import torch
 from seq2seq import UserError, store
 from seq2seq.batching import Batch, collate, pad, token_batches
 from seq2seq.config import Config
-from seq2seq.corpus import caption_table, count_pairs, flickr8k, load_pairs, pair_chunks
+from seq2seq.corpus import caption_table, count_pairs, flickr8k, pair_chunks
 from seq2seq.distributed import Dist
 from seq2seq.shortlist import FILE, FREQUENT, TOP, Shortlist
 from seq2seq.store import PairStore
@@ -94,9 +94,9 @@ class TextTask:
     def _validation_pairs(self, cfg: Config, log) -> tuple[int | None, list[str], list[str]]:
         """(how many training pairs to use, None: all; validation sources; references)."""
         d = cfg.data
-        if d.valid or d.valid_src:
-            v_src, v_tgt = load_pairs(d.valid_src, d.valid_tgt, d.valid, d.src_lang, d.tgt_lang)
-            limit = None
+        if d.valid or d.valid_src:  # read as the training pairs are (load_pairs' rules; text without datasets)
+            chunks = list(pair_chunks(d.valid_src, d.valid_tgt, d.valid, d.src_lang, d.tgt_lang))
+            v_src, v_tgt, limit = [s for c in chunks for s in c[0]], [t for c in chunks for t in c[1]], None
         else:  # hold out the last pairs of the training data, deterministically
             total = self._check()
             n = max(1, min(1000, total // 20))

@@ -63,7 +63,8 @@ def _cmd_train(args) -> int:
         summary = trainer.train()
     except Interrupted as e:  # last.pt is saved and the trainer said so; exit as the signal asks (130, 143)
         return 128 + e.signum
-    print(json.dumps(summary))
+    if trainer.dist.main:  # under torchrun, rank 0 speaks for the run
+        print(json.dumps(summary))
     return 0
 
 
