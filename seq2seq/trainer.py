@@ -133,13 +133,13 @@ class Trainer(Resumable):
                              f"lower train.lr or set train.clip_norm, {then}")
 
     def train_step(self, batches: Batch | list[Batch], n_tokens: int | None = None,
-                   idle: bool = False) -> tuple[float, float]:
+                   fill: int = 0) -> tuple[float, float]:
         """One update on this process's `batches` (micro-batches, their gradients summed), each loss divided by
         `n_tokens`, the target tokens of the whole step over all processes (default: those of `batches`), so
-        the update is that of one process on the global batch. `idle`: a rank with no batch of its own at an
-        epoch's end joins the step with zero weight. Raises TrainingError, before updating, when the loss or the
-        gradient diverges; every rank reaches the same decision (the loss is summed over the ranks, and the
-        gradients, identical after DDP's sum, give the same norm)."""
+        the update is that of one process on the global batch. The last `fill` batches have zero weight: at an
+        epoch's end a rank with fewer batches than the others still runs as many passes. Raises TrainingError,
+        before updating, when the loss or the gradient diverges; every rank reaches the same decision (the loss
+        is summed over the ranks, and the gradients, identical after DDP's sum, give the same norm)."""
         batches = [batches] if isinstance(batches, Batch) else batches
         n_tokens = n_tokens or sum(b.n_tgt_tokens for b in batches)
         self.model.train()
@@ -149,7 +149,7 @@ class Trainer(Resumable):
             last = k == len(batches) - 1
             with nullcontext() if last or self.net is self.model else self.net.no_sync():  # sync once, at the end
                 loss = self.loss(batch) / n_tokens
-                if idle:
+                if k >= len(batches) - fill:
                     loss = loss * 0.0
                 else:
                     value += loss.item()
@@ -267,9 +267,10 @@ class Trainer(Resumable):
         d = self.dist
         share, span = step_share(self.pos, len(batches), d.world, self.cfg.train.accum_steps, d.rank)
         n_tokens = int(sum(self._targets[batches[i]].sum() for i in range(self.pos, self.pos + span)))
-        mine = [self.task.batch(batches[i]).to(self.device) for i in share or [self.pos]]
+        fill = -(-span // d.world) - len(share)  # every rank runs as many passes as rank 0 (DDP's collectives)
+        mine = [self.task.batch(batches[i]).to(self.device) for i in share + [self.pos] * fill]
         tic = time.perf_counter()
-        loss, norm = self.train_step(mine, n_tokens, idle=not share)
+        loss, norm = self.train_step(mine, n_tokens, fill)
         self.pos += span
         self.meter.add(n_tokens, loss, time.perf_counter() - tic)
         if self.bar is not None:

@@ -160,12 +160,12 @@ from seq2seq.trainer import Trainer
 
 real = Trainer.train_step
 
-def train_step(self, batches, n_tokens=None, idle=False):
-    if not idle:  # the examples this rank trains on (an idle rank's zero-weight batch is no example)
-        with open(os.path.join(os.environ["SEEN"], f"rank{self.dist.rank}.txt"), "a") as f:
-            for b in batches:
-                f.writelines(" ".join(str(i) for i in row if i > 3) + "\\n" for row in b.src.tolist())
-    return real(self, batches, n_tokens, idle)
+def train_step(self, batches, n_tokens=None, fill=0):
+    for k, b in enumerate(batches):  # a zero-weight filler batch is no example
+        name = f"rank{self.dist.rank}.{'fill' if k >= len(batches) - fill else 'txt'}"
+        with open(os.path.join(os.environ["SEEN"], name), "a") as f:
+            f.writelines(" ".join(str(i) for i in row if i > 3) + "\\n" for row in b.src.tolist())
+    return real(self, batches, n_tokens, fill)
 
 Trainer.train_step = train_step
 sys.exit(main(sys.argv[1:]))
@@ -174,9 +174,9 @@ sys.exit(main(sys.argv[1:]))
 
 def test_every_example_once_per_epoch_across_ranks(tmp_path):
     """One epoch of 2 processes x 2 accumulated batches: the ranks' examples together are the training set, each
-    exactly once (the epoch's last step is short: a rank without a batch joins with a zero-weight one)."""
-    numbers = torch.randperm(90_000, generator=torch.Generator().manual_seed(0))[:301] + 10_000
-    src = [" ".join(str(int(x))) for x in numbers]  # 301 distinct sources, so each example is recognisable
+    exactly once. These 333 pairs make 13 batches: the last step has one, and rank 1 joins it with zero weight."""
+    numbers = torch.randperm(90_000, generator=torch.Generator().manual_seed(0))[:333] + 10_000
+    src = [" ".join(str(int(x))) for x in numbers]  # distinct sources, so each example is recognisable
     data = {"train_src": write_lines(tmp_path / "train.src", src),
             "train_tgt": write_lines(tmp_path / "train.tgt", [s[::-1] for s in src]),
             "valid_src": write_lines(tmp_path / "valid.src", src[:10]),
@@ -193,7 +193,8 @@ def test_every_example_once_per_epoch_across_ranks(tmp_path):
     finally:
         del os.environ["SEEN"]
     ranks = [(seen / f"rank{r}.txt").read_text().splitlines() for r in (0, 1)]
-    assert all(ranks)
+    assert all(ranks) and not (seen / "rank0.fill").exists()
+    assert (seen / "rank1.fill").read_text()  # the last step's zero-weight batch
     tok = Tokenizer(tmp_path / "model" / "spm.model")
     expected = [" ".join(str(i) for i in ids if i > EOS) for ids in tok.encode(src)]
     assert sorted(ranks[0] + ranks[1]) == sorted(expected)  # each training example once, none twice
