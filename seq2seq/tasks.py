@@ -77,8 +77,9 @@ class TextTask:
         self._checked: int | None = None
         self.limit, v_src, v_tgt = self._validation_pairs(cfg, log)
         self.cache = Path(d.cache_dir) if d.cache_dir else None
-        files = [f for f in (d.train_src, d.train_tgt, d.train) if f]
-        self.corpus_id = store.key(store.fingerprint(files), self.limit, _settings(d))
+        if self.cache:  # the corpus's contents (wherever it lives), the part of it trained on, the data settings
+            files = [f for f in (d.train_src, d.train_tgt, d.train) if f]
+            self.corpus_id = store.key(store.fingerprint(files), self.limit, _settings(d))
         self.src_tok, self.tgt_tok = _from_rank0(dist, lambda: self._tokenizers(cfg, model_dir))
         with dist.main_first():  # rank 0 fills the cache; the others then open it
             self.pairs = self._pairs(cfg)
@@ -191,10 +192,12 @@ class TextTask:
 
 
 def _settings(d) -> dict:
-    """The data settings a tokenizer and the tokenized pairs depend on (all but validation and image ones): a new
-    setting, added later, is part of the cache key without anyone remembering to add it."""
-    skip = {"valid_src", "valid_tgt", "valid", "max_valid", "dataset", "root", "images_dir", "image_size",
-            "feature_cache", "cache_dir", "min_len", "max_len", "max_ratio"}
+    """The data settings a tokenizer and the tokenized pairs may depend on: all but the file names (their contents
+    count instead), validation, images and filters (part of the pairs' key only): a setting added later is part
+    of the cache key without anyone remembering to add it."""
+    skip = {"train_src", "train_tgt", "train", "spm_model", "tgt_spm_model", "valid_src", "valid_tgt", "valid",
+            "max_valid", "dataset", "root", "images_dir", "image_size", "feature_cache", "cache_dir", "min_len",
+            "max_len", "max_ratio"}
     return {k: v for k, v in dataclasses.asdict(d).items() if k not in skip}
 
 

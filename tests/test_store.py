@@ -139,3 +139,14 @@ def test_unwritable_cache_is_one_error_line(tmp_path, data):
     (tmp_path / "file").write_text("")
     with pytest.raises(UserError, match="corpus cache"):
         _task(tmp_path, "m", {**data, "cache_dir": str(tmp_path / "file" / "cache")})
+
+
+def test_a_moved_corpus_is_the_same_corpus(tmp_path, data):
+    """The cache is keyed by the files' contents, not their names."""
+    _task(tmp_path, "a", data)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for side in ("train_src", "train_tgt"):
+        (moved / side).write_bytes(Path(data[side]).read_bytes())
+    _task(tmp_path, "b", {**data, "train_src": str(moved / "train_src"), "train_tgt": str(moved / "train_tgt")})
+    assert len(_folders(tmp_path, "spm")) == 1 and len(_folders(tmp_path, "pairs")) == 1
