@@ -343,3 +343,25 @@ def test_resume_from_a_last_pt_written_before_valid_metric(tmp_path):
     resumed = Trainer(cfg, resume=True, progress=False)
     assert resumed.metric.name == "bleu" and resumed.best.score == 3.5 and resumed.schedule.best == (3.5, -math.inf)
     assert resumed.train()["step"] == 4
+
+
+def test_accumulated_batches_make_the_update_of_their_union(tmp_path):
+    """train_step on two micro-batches (gradients summed, each loss divided by both batches' target tokens) gives
+    the update of one batch holding both: the same loss and, to float tolerance, the same weights."""
+    from seq2seq.batching import collate
+
+    cfg = tiny_config(tmp_path / "a", data=reverse_files(tmp_path / "data", n_train=200, n_valid=10))
+    a = Trainer(cfg, progress=False)
+    torch.manual_seed(5)
+    b = Trainer(tiny_config(tmp_path / "b", data=reverse_files(tmp_path / "data", n_train=200, n_valid=10)),
+                progress=False)
+    b.model.load_state_dict(a.model.state_dict())
+    first, second = list(range(0, 7)), list(range(7, 20))
+    rows = lambda idx: ([a.task.src[i] for i in idx], [a.task.tgt[i] for i in idx])  # noqa: E731
+    loss_a, _ = a.train_step([a.task.batch(first), a.task.batch(second)])
+    loss_b, _ = b.train_step(collate(*(x + y for x, y in zip(rows(first), rows(second)))))
+    assert loss_a == pytest.approx(loss_b, rel=1e-5)
+    for (name, pa), pb in zip(a.model.named_parameters(), b.model.parameters()):
+        assert torch.allclose(pa, pb, atol=1e-6), name
+    a.run.release()
+    b.run.release()
