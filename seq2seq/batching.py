@@ -115,7 +115,7 @@ def bucket_batches(src_lens, tgt_lens, batch_tokens: int, seed: int | None = Non
     for (seed, epoch); without one, batches come in length order (for decoding). Lengths are sequences or
     arrays; memory is a few bytes per example, whatever the corpus size.
     """
-    src, tgt = np.asarray(src_lens, dtype=np.int64), np.asarray(tgt_lens, dtype=np.int64)
+    src, tgt = np.asarray(src_lens, dtype=np.int32), np.asarray(tgt_lens, dtype=np.int32)
     n = len(src)
     rng = random.Random(None if seed is None else seed * 100_003 + epoch)
     if seed is None:
@@ -123,19 +123,22 @@ def bucket_batches(src_lens, tgt_lens, batch_tokens: int, seed: int | None = Non
     else:
         keys = np.fromiter((rng.random() for _ in range(n)), dtype=np.float64, count=n)
         order = np.lexsort((keys, src, tgt))  # by target length, then source length, then the random key
+        del keys
+    widths = np.maximum(src, tgt)[order]  # each example's padded width, less one
     bounds, size, widest = [0], 0, 0
-    for k, w in enumerate((np.maximum(src, tgt)[order] + 1).tolist()):  # each example's padded width
-        grown = max(widest, w)
-        if size and grown * (size + 1) > batch_tokens:
-            bounds.append(k)
-            size, grown = 0, w
-        size, widest = size + 1, grown
+    for start in range(0, n, 1 << 16):  # a chunk at a time: no list of n Python ints
+        for k, w in enumerate(widths[start : start + (1 << 16)].tolist(), start):
+            grown = max(widest, w + 1)
+            if size and grown * (size + 1) > batch_tokens:
+                bounds.append(k)
+                size, grown = 0, w + 1
+            size, widest = size + 1, grown
     if n:
         bounds.append(n)
     perm = list(range(len(bounds) - 1))
     if seed is not None:
         rng.shuffle(perm)
-    return Batches(order.astype(np.int32 if n < 2**31 else np.int64), np.asarray(bounds, dtype=np.int64), perm)
+    return Batches(order.astype(np.int32), np.asarray(bounds, dtype=np.int64), perm)
 
 
 def token_batches(src_lens, tgt_lens, batch_tokens: int, seed: int | None = None, epoch: int = 0) -> list[list[int]]:

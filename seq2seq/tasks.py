@@ -1,7 +1,8 @@
 """What the one training loop needs to know about a task: its examples, batches, and validation decoding.
 
-TextTask: parallel text (translation). CaptionTask: images with several captions each (captioning), the
-images entering as cached backbone features, or as pixels when the backbone is fine-tuned.
+TextTask: parallel text (translation), its token ids in a memory-mapped store (seq2seq.store). CaptionTask:
+images with several captions each (captioning), the images entering as cached backbone features, or as pixels
+when the backbone is fine-tuned. Under torchrun, rank 0 prepares what is shared and the other ranks receive it.
 """
 
 from __future__ import annotations

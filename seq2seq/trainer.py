@@ -232,7 +232,7 @@ class Trainer(Resumable):
         SIGTERM stops after the step in progress, saves last.pt and raises `rundir.Interrupted`."""
         t = self.cfg.train
         self._lengths = self.task.lengths()
-        self._targets = np.asarray(self._lengths[1], dtype=np.int64) + 1  # each example's target tokens (+ EOS)
+        self._targets = np.asarray(self._lengths[1], dtype=np.int32) + 1  # each example's target tokens (+ EOS)
         self.stopping = self.step >= t.max_steps
         self._started = self.meter.w_start = time.perf_counter()
         try:
@@ -266,7 +266,7 @@ class Trainer(Resumable):
         when due, validation when due; then a pending stop signal is obeyed."""
         d = self.dist
         share, span = step_share(self.pos, len(batches), d.world, self.cfg.train.accum_steps, d.rank)
-        n_tokens = int(sum(self._targets[batches[i]].sum() for i in range(self.pos, self.pos + span)))
+        n_tokens = int(sum(self._targets[batches[i]].sum(dtype=np.int64) for i in range(self.pos, self.pos + span)))
         fill = -(-span // d.world) - len(share)  # every rank runs as many passes as rank 0 (DDP's collectives)
         mine = [self.task.batch(batches[i]).to(self.device) for i in share + [self.pos] * fill]
         tic = time.perf_counter()
