@@ -24,6 +24,7 @@ class Caption:
     nbest: list[tuple[str, float]]
     tokens: list[str]
     attention: torch.Tensor | None = None  # (T, N) over the image grid, EOS step included
+    region: tuple[int, int, int, int] | None = None  # (left, top, width, height) of the upright image the model saw
 
 
 @torch.inference_mode()
@@ -38,7 +39,8 @@ def caption_sources(model, tok: Tokenizer, sources: list[torch.Tensor], search: 
         lengths = torch.ones(x.size(0), dtype=torch.long)
         enc = model.encode(x, lengths)
         hyp = decode(FastStep(model.decoder), enc, lengths, search.beam, search.alpha, search.nbest,
-                     search.max_len_ratio, search.max_len_offset, return_attention)
+                     search.max_len_ratio, search.max_len_offset, return_attention,
+                     no_repeat_ngram=search.no_repeat_ngram)
         for k in range(x.size(0)):
             texts = tok.decode(hyp.tokens[k])
             attn = hyp.attention[k][0] if hyp.attention is not None else None
@@ -68,9 +70,9 @@ class Captioner:
     """A captioning model ready to decode; `search` holds default settings, each call may change them."""
 
     def __init__(self, model, tok: Tokenizer, search: SearchConfig | None = None, device: torch.device | str = "cpu",
-                 image_size: int = 224, config=None, model_dir: Path | None = None):
+                 image_size: int = 224, config=None, model_dir: Path | None = None, image_transform: str = "crop"):
         self.model, self.tok, self.search = model, tok, search or SearchConfig()
-        self.device, self.image_size = torch.device(device), image_size
+        self.device, self.image_size, self.image_transform = torch.device(device), image_size, image_transform
         self.config, self.model_dir = config, model_dir
 
     @classmethod
@@ -80,8 +82,9 @@ class Captioner:
         from seq2seq.loading import load
 
         m = load(name_or_dir, device, checkpoint=checkpoint, task="caption")
-        return cls(m.model, m.tgt_tok, m.config.search.updated(**search), m.device, m.config.data.image_size,
-                   m.config, m.model_dir)
+        d = m.config.data
+        return cls(m.model, m.tgt_tok, m.config.search.updated(**search), m.device, d.image_size, m.config,
+                   m.model_dir, d.image_transform)
 
     def caption(self, image: ImageLike | Sequence[ImageLike], **search) -> str | list[str]:
         """One image (a path, bytes or a PIL image of any mode) -> its caption; a list -> a list of captions."""
@@ -91,13 +94,22 @@ class Captioner:
 
     def generate(self, images: Sequence[ImageLike], return_attention: bool = False,
                  progress: Callable[[int], None] | None = None, **search) -> list[Caption]:
-        """One Caption (text, score, n-best, tokens, attention over the image grid) per image, in order."""
-        from seq2seq.images import eval_transform
+        """One Caption (text, score, n-best, tokens, attention over the image grid, region seen) per image, in
+        order. Each image is resized as the model's training images were (`data.image_transform`)."""
+        from seq2seq.images import eval_transform, region
 
         s = self.search.updated(**search)
-        tf = eval_transform(self.image_size)
-        sources = [tf(as_rgb(im, i)) for i, im in enumerate(images)]
-        return caption_sources(self.model, self.tok, sources, s, self.device, return_attention, progress)
+        size, transform = self.image_size, self.image_transform
+        tf = eval_transform(size, transform)
+        sources, regions = [], []
+        for i, im in enumerate(images):
+            im = as_rgb(im, i)
+            sources.append(tf(im))  # (3, S, S)
+            regions.append(region(*im.size, size, transform))
+        out = caption_sources(self.model, self.tok, sources, s, self.device, return_attention, progress)
+        for c, r in zip(out, regions):
+            c.region = r
+        return out
 
     def caption_files(self, paths: Sequence[str | Path], progress: Callable[[int], None] | None = None,
                       **search) -> list[Caption | UserError]:

@@ -1,7 +1,5 @@
-"""Run configuration: dataclasses with defaults, loaded from YAML plus `key=value` overrides, validated at load.
-
-The resolved config is saved as `config.yaml` in every model directory, so a model can always be rebuilt.
-"""
+"""Run configuration: dataclasses with defaults, loaded from YAML plus `key=value` overrides, validated at load;
+saved as `config.yaml` in every model directory, so a model can always be rebuilt."""
 
 from __future__ import annotations
 
@@ -49,29 +47,27 @@ class DataConfig:
     max_len: int = 100
     max_ratio: float = 3.0  # drop training pairs whose length ratio exceeds this
     max_valid: int = 0  # 0 = the whole validation set
-    # captioning (model.encoder = image): a dataset by name, or TSV files of image<TAB>caption in data.train/valid
-    dataset: str | None = None  # flickr8k
+    dataset: str | None = None  # captioning: flickr8k, or TSV files of image<TAB>caption in data.train/valid
     root: str | None = None  # the dataset's folder (default: ../shared/data/<dataset>)
     images_dir: str | None = None  # where the TSV's image names live
     image_size: int = 224
+    image_transform: str = "crop"  # crop: shorter side to image_size, centre square | squash: all of it to a square
     feature_cache: str = ".cache/features"  # frozen-backbone features, computed once per backbone/image/transform
     cache_dir: str | None = ".cache/corpus"  # tokenizers, token ids (memory-mapped) once per corpus; null: in RAM
 
     def validate(self) -> None:
         has_pair = self.train_src is not None or self.train_tgt is not None
         _check(not (has_pair and self.train), "give data.train_src/data.train_tgt or data.train, not both")
-        if has_pair:
-            _check(self.train_src is not None and self.train_tgt is not None,
-                   "data.train_src and data.train_tgt go together")
+        _check(not has_pair or None not in (self.train_src, self.train_tgt), "data.train_src and data.train_tgt go together")
         _choice("data.spm_type", self.spm_type, ("unigram", "bpe", "char", "word"))
         _check(self.vocab_size >= 8, "data.vocab_size must be >= 8")
         _check(0 < self.character_coverage <= 1, "data.character_coverage must be in (0, 1]")
         _check(1 <= self.min_len <= self.max_len, "need 1 <= data.min_len <= data.max_len")
-        _check(self.max_ratio >= 1, "data.max_ratio must be >= 1")
-        _check(self.max_valid >= 0 and self.spm_sample >= 1, "need data.max_valid >= 0 and data.spm_sample >= 1")
-        if self.dataset is not None:
-            _choice("data.dataset", self.dataset, ("flickr8k",))
+        _check(self.max_ratio >= 1 and self.max_valid >= 0 and self.spm_sample >= 1,
+               "need data.max_ratio >= 1, data.max_valid >= 0 and data.spm_sample >= 1")
+        _choice("data.dataset", self.dataset, (None, "flickr8k"))
         _check(self.image_size >= 32, "data.image_size must be >= 32")
+        _choice("data.image_transform", self.image_transform, ("crop", "squash"))
 
 
 CELLS = ("lstm", "gru", "rnn")
@@ -91,6 +87,7 @@ class ModelConfig:
     bidirectional: bool = True
     dropout: float = 0.3  # between layers and before the output layer
     emb_dropout: float = 0.3
+    word_dropout: float = 0.0  # training: each token's embedding zeroed with this probability (source, target)
     residual: bool = True  # skip connections between stacked RNN layers (layer 2 and up)
     deep_input: bool = False  # a tanh feed-forward layer between embeddings and the first RNN layer
     deep_output: bool = True  # tanh layer over [decoder state; context] before the softmax
@@ -112,7 +109,7 @@ class ModelConfig:
             _check(getattr(self, name) >= 1, f"model.{name} must be >= 1")
         _check(self.attn_dim >= 0, "model.attn_dim must be >= 0")
         _check(not (self.bidirectional and self.hidden % 2), "model.hidden must be even for a bidirectional encoder")
-        _check(0 <= self.dropout < 1 and 0 <= self.emb_dropout < 1, "dropouts must be in [0, 1)")
+        _check(all(0 <= p < 1 for p in (self.dropout, self.emb_dropout, self.word_dropout)), "dropouts must be in [0, 1)")
         _check(not (self.input_feeding and self.attention == "none"), "model.input_feeding needs attention")
         _choice("model.backbone", self.backbone, ("efficientnet_lite0", "resnet18", "resnet34", "resnet50", "small"))
         _check(self.finetune_blocks >= 0, "model.finetune_blocks must be >= 0")
@@ -143,8 +140,7 @@ class TrainConfig:
     min_lr: float = 1e-5
     valid_every: int = 1000
     valid_beam: int = 1  # beam size for validation decoding (1 = greedy, fast)
-    # what picks best.pt and drives early stopping and the plateau schedule: bleu | chrf | exact (sentence
-    # accuracy) | loss; auto = bleu, or exact when most validation references are shorter than 4 tokens
+    # picks best.pt, early stopping, plateau: bleu | chrf | exact | loss; auto: see seq2seq/validation.py
     valid_metric: str = "auto"
     early_stopping: int = 8  # stop after this many validations without a better valid_metric; 0 = never
     keep_last: int = 5  # step checkpoints kept for averaging
@@ -153,6 +149,8 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
     threads: int = 0  # torch CPU threads; 0 = torch's default
     attn_reg: float = 0.0  # doubly stochastic attention (Show-Attend-and-Tell): lambda * sum_i (1 - sum_t a_ti)^2
+    init_from: str | None = None  # a new run starts from this model's weights (folder or shipped name) ...
+    init_parts: tuple = ("encoder", "decoder")  # ... for parameters under these names whose shapes match
 
     def validate(self) -> None:
         _choice("train.optimizer", self.optimizer, ("adam", "adamw"))
@@ -172,7 +170,7 @@ class TrainConfig:
         _check(isinstance(self.betas, (list, tuple)) and len(self.betas) == 2
                and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in self.betas),
                "train.betas must be two numbers")
-        self.betas = tuple(float(b) for b in self.betas)
+        self.betas, self.init_parts = tuple(float(b) for b in self.betas), tuple(map(str, self.init_parts))
 
 
 @dataclass
@@ -186,6 +184,7 @@ class SearchConfig:
     nbest: int = 1
     batch_size: int = 64  # sentences per batch
     shortlist: bool = True  # translation: score only the model's lexical shortlist, when it has one
+    no_repeat_ngram: int = 0  # n > 0: no output holds an n-gram twice ("a dog and a dog and ...")
 
     def validate(self) -> None:
         _check(self.beam >= 1, "search.beam must be >= 1")
@@ -193,7 +192,8 @@ class SearchConfig:
         _check(0 <= self.alpha <= 10, "search.alpha must be in [0, 10]")  # GNMT uses 0.6-1.0; NaN fails too
         _check(0 <= self.max_len_ratio <= 100 and 1 <= self.max_len_offset <= 10_000,
                "need 0 <= search.max_len_ratio <= 100 and 1 <= search.max_len_offset <= 10000")
-        _check(self.batch_size >= 1, "search.batch_size must be >= 1")
+        _check(self.batch_size >= 1 and self.no_repeat_ngram >= 0, "need search.batch_size >= 1 and "
+               "search.no_repeat_ngram >= 0")
 
     def updated(self, **settings) -> "SearchConfig":
         """A validated copy with these settings changed (a None value leaves a setting as it is)."""
@@ -226,7 +226,7 @@ class Config:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d["train"]["betas"] = list(d["train"]["betas"])
+        d["train"] = {k: list(v) if isinstance(v, tuple) else v for k, v in d["train"].items()}  # YAML lists
         return d
 
     def save(self, path: str | Path) -> None:

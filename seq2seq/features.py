@@ -24,11 +24,11 @@ def cache_key(backbone_id: str, paths: list[Path], transform_id: str) -> str:
 
 @torch.no_grad()
 def compute(encoder, paths: list[Path], image_size: int, device: torch.device, batch_size: int = 32,
-            progress: bool = False) -> torch.Tensor:
-    """(n_images, N, C) float16 grid features of `paths` under the evaluation transform."""
+            progress: bool = False, transform: str = "crop") -> torch.Tensor:
+    """(n_images, N, C) float16 grid features of `paths` under the evaluation transform (crop | squash)."""
     from seq2seq.images import eval_transform, load_image
 
-    tf = eval_transform(image_size)
+    tf = eval_transform(image_size, transform)
     out = []
     it = range(0, len(paths), batch_size)
     if progress:
@@ -43,11 +43,11 @@ def compute(encoder, paths: list[Path], image_size: int, device: torch.device, b
 
 
 def cached(encoder, paths: list[Path], image_size: int, cache_dir: str | Path, backbone_id: str,
-           device: torch.device, log=print) -> tuple[torch.Tensor, bool]:
+           device: torch.device, log=print, transform: str = "crop") -> tuple[torch.Tensor, bool]:
     """Features of `paths` from the cache, computing and storing them on a miss; returns (features, hit)."""
     from seq2seq.images import transform_key
 
-    key = cache_key(backbone_id, paths, transform_key(image_size, train=False))
+    key = cache_key(backbone_id, paths, transform_key(image_size, False, transform))
     file = Path(cache_dir) / f"{backbone_id.split('|')[0]}-{key}.pt"
     if file.is_file():
         try:
@@ -57,6 +57,7 @@ def cached(encoder, paths: list[Path], image_size: int, cache_dir: str | Path, b
         except UserError as e:  # a damaged or refused cache file is recomputed and replaced
             log(f"{e}; recomputing it")
     log(f"computing image features for {len(paths):,} images (cached in {file})")
-    feats = compute(encoder, paths, image_size, device, progress=log is not None and len(paths) > 256)
+    feats = compute(encoder, paths, image_size, device, progress=log is not None and len(paths) > 256,
+                    transform=transform)
     checkpoint.save(feats, file)
     return feats, False

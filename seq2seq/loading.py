@@ -62,6 +62,23 @@ def weights(model_dir: Path, checkpoint: str | None = None) -> dict[str, torch.T
     return ckpt.model_weights(ckpt.load(path))
 
 
+def init_from(model: torch.nn.Module, source: str | Path, parts: tuple[str, ...] = ("encoder", "decoder")):
+    """Copy into `model` the weights of another model (a shipped name or a folder) for every parameter under
+    `parts` (name prefixes) whose name and shape match: how a new run borrows, e.g., a trained English encoder.
+    Returns the names copied and the names of `model` under `parts` left as they were."""
+    from seq2seq.hub import resolve
+
+    source_dir = resolve(str(source))
+    theirs = weights(source_dir)
+    own = model.state_dict()
+    wanted = [k for k in own if any(k == p or k.startswith(p + ".") for p in parts)]
+    copied = [k for k in wanted if k in theirs and theirs[k].shape == own[k].shape]
+    with torch.no_grad():
+        for k in copied:
+            own[k].copy_(theirs[k].to(own[k].dtype))
+    return copied, [k for k in wanted if k not in copied]
+
+
 @dataclass
 class Loaded:
     """A model directory, loaded: config, model (eval mode, on `device`), tokenizers and lexical shortlist."""

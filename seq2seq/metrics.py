@@ -23,14 +23,23 @@ def _refs_streams(refs: list[list[str]] | list[str], n: int) -> list[list[str]]:
     return streams
 
 
+BLEU_TOKENIZERS = {"zh": "zh"}  # sacreBLEU's tokenizer for output in a language written without spaces
+
+
+def bleu_tokenize(lang: str | None) -> str:
+    """The sacreBLEU tokenizer for output in `lang`: `zh` for Chinese, else the standard `13a`."""
+    return BLEU_TOKENIZERS.get(lang or "", "13a")
+
+
 def corpus_scores(hyps: list[str], refs: list[list[str]] | list[str], lowercase: bool = False,
-                  metrics: tuple[str, ...] = ("bleu", "chrf", "ter")) -> dict[str, Score]:
-    """BLEU (13a tokenization), chrF and TER against one or more reference streams."""
+                  metrics: tuple[str, ...] = ("bleu", "chrf", "ter"), tokenize: str = "13a") -> dict[str, Score]:
+    """BLEU (`tokenize`: 13a, or zh for Chinese output), chrF and TER (tercom tokenization; with `asian_support`
+    for zh) against one or more reference streams."""
     from sacrebleu.metrics import BLEU, CHRF, TER
 
     streams = _refs_streams(refs, len(hyps))
-    makers = {"bleu": lambda: BLEU(lowercase=lowercase), "chrf": lambda: CHRF(lowercase=lowercase),
-              "ter": lambda: TER(case_sensitive=not lowercase)}
+    makers = {"bleu": lambda: BLEU(lowercase=lowercase, tokenize=tokenize), "chrf": lambda: CHRF(lowercase=lowercase),
+              "ter": lambda: TER(case_sensitive=not lowercase, asian_support=tokenize == "zh")}
     out = {}
     for name in metrics:
         metric = makers[name]()
@@ -39,8 +48,8 @@ def corpus_scores(hyps: list[str], refs: list[list[str]] | list[str], lowercase:
     return out
 
 
-def bleu(hyps: list[str], refs: list[list[str]] | list[str], lowercase: bool = False) -> float:
-    return corpus_scores(hyps, refs, lowercase, ("bleu",))["bleu"].score
+def bleu(hyps: list[str], refs: list[list[str]] | list[str], lowercase: bool = False, tokenize: str = "13a") -> float:
+    return corpus_scores(hyps, refs, lowercase, ("bleu",), tokenize)["bleu"].score
 
 
 def exact_match(hyps: list[str], refs: list[list[str]] | list[str]) -> float:
@@ -54,12 +63,12 @@ def exact_match(hyps: list[str], refs: list[list[str]] | list[str]) -> float:
 BLEU_ORDER = 4  # BLEU's longest n-gram: a sentence shorter than this has no 4-gram to match
 
 
-def short_for_bleu(texts: list[str]) -> float:
-    """The share of `texts` shorter than 4 tokens as BLEU counts them (13a): when most are, corpus BLEU is 0 or
-    close to it whatever the system outputs, so it cannot rank checkpoints."""
-    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+def short_for_bleu(texts: list[str], tokenize: str = "13a") -> float:
+    """The share of `texts` shorter than 4 tokens as BLEU counts them (with `tokenize`): when most are, corpus
+    BLEU is 0 or close to it whatever the system outputs, so it cannot rank checkpoints."""
+    from sacrebleu.metrics import BLEU
 
-    tok = Tokenizer13a()
+    tok = BLEU(tokenize=tokenize).tokenizer
     return sum(len(tok(t).split()) < BLEU_ORDER for t in texts) / max(len(texts), 1)
 
 

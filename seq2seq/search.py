@@ -46,14 +46,40 @@ class Columns:
     banned: torch.Tensor  # (V,) PAD and BOS: never a next token
     not_eos: torch.Tensor  # (V,) all but EOS: ruled out at the length cap
     own: torch.Tensor | None = None  # (B, V) per sentence of the batch, its own columns (a shortlist); None: all
+    no_repeat: int = 0  # n: no output repeats an n-gram of itself (0: off)
 
     @classmethod
-    def of(cls, ids: torch.Tensor | None, width: int, device, own: torch.Tensor | None = None) -> "Columns":
+    def of(cls, ids: torch.Tensor | None, width: int, device, own: torch.Tensor | None = None,
+           no_repeat: int = 0) -> "Columns":
         every = ids if ids is not None else torch.arange(width, device=device)
-        return cls(ids, (every == PAD) | (every == BOS), every != EOS, None if own is None else own.to(device))
+        return cls(ids, (every == PAD) | (every == BOS), every != EOS, None if own is None else own.to(device),
+                   no_repeat)
 
     def tokens(self, cols: torch.Tensor) -> torch.Tensor:
         return cols if self.ids is None else self.ids[cols]
+
+    def block_repeats(self, logp: torch.Tensor, prefix: torch.Tensor) -> torch.Tensor:
+        """logp (R, V) with -inf for each row's tokens that would repeat an n-gram of its prefix (R, t)."""
+        rows, banned = repeat_bans(prefix, self.no_repeat)
+        if rows.numel() == 0:
+            return logp
+        if self.ids is not None:  # token ids -> the shortlist's columns (ids not in it need no ban)
+            col = torch.full((int(max(self.ids.max(), banned.max())) + 1,), -1, dtype=torch.long, device=logp.device)
+            col[self.ids] = torch.arange(self.ids.numel(), device=logp.device)
+            rows, banned = rows[col[banned] >= 0], col[banned][col[banned] >= 0]
+        return logp.index_put((rows, banned), torch.tensor(NINF, device=logp.device))
+
+
+def repeat_bans(prefix: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, tokens): for each row of prefix (R, t), the tokens that would complete an n-gram it already holds:
+    wherever its last n-1 tokens occurred before, the token that followed them (n = 1: every token it holds)."""
+    R, t = prefix.shape
+    if n < 1 or t < n:
+        return prefix.new_zeros(0), prefix.new_zeros(0)
+    windows = prefix.unfold(1, n, 1)  # (R, t - n + 1, n): every n-gram of the prefix
+    match = (windows[:, :, : n - 1] == prefix[:, t - n + 1 :].unsqueeze(1)).all(-1)  # (R, t - n + 1)
+    rows, pos = match.nonzero(as_tuple=True)
+    return rows, windows[rows, pos, n - 1]
 
 
 def next_logp(logits: torch.Tensor, force_eos: torch.Tensor, columns: Columns,
@@ -157,9 +183,10 @@ def _results(out: _Hyps) -> Hypotheses:
 
 @torch.inference_mode()
 def greedy_search(decoder: Stepper, enc: EncoderOutput, max_len: torch.Tensor, return_attention: bool = False,
-                  own: torch.Tensor | None = None) -> Hypotheses:
+                  own: torch.Tensor | None = None, no_repeat_ngram: int = 0) -> Hypotheses:
     """Arg-max decoding; max_len (B,) caps each output (EOS included). Ended sentences leave the batch.
-    own (B, M): with a shortlist (`decoder.columns`), each sentence's own columns."""
+    own (B, M): with a shortlist (`decoder.columns`), each sentence's own columns. no_repeat_ngram n > 0: no
+    output holds an n-gram twice."""
     B, device = enc.memory.size(0), enc.memory.device
     max_len = max_len.to(device)
     out = _Hyps.empty(B, 1, int(max_len.max()), enc.memory.size(1), device, return_attention)
@@ -170,8 +197,11 @@ def greedy_search(decoder: Stepper, enc: EncoderOutput, max_len: torch.Tensor, r
     columns = None
     for t in range(out.seqs.size(2)):
         logits, state, attn = decoder.step(tokens, state, enc, keys)
-        columns = columns or Columns.of(decoder.columns, logits.size(-1), device, own)
-        best, cols = next_logp(logits, t >= max_len - 1, columns, act).max(dim=-1)  # (b,)
+        columns = columns or Columns.of(decoder.columns, logits.size(-1), device, own, no_repeat_ngram)
+        logp = next_logp(logits, t >= max_len - 1, columns, act)  # (b, V)
+        if no_repeat_ngram:
+            logp = columns.block_repeats(logp, out.seqs[act, 0, :t])
+        best, cols = logp.max(dim=-1)  # (b,)
         tokens = columns.tokens(cols)
         out.scores[act, 0] += best
         out.seqs[act, 0, t] = tokens
@@ -197,9 +227,11 @@ def _keep(enc: EncoderOutput, keys: torch.Tensor | None, keep: torch.Tensor):
 
 @torch.inference_mode()
 def beam_search(decoder: Stepper, enc: EncoderOutput, max_len: torch.Tensor, beam: int = 5, alpha: float = 0.6,
-                nbest: int = 1, return_attention: bool = False, own: torch.Tensor | None = None) -> Hypotheses:
+                nbest: int = 1, return_attention: bool = False, own: torch.Tensor | None = None,
+                no_repeat_ngram: int = 0) -> Hypotheses:
     """Batched beam search. Scores are sum log-probabilities / length_penalty(len incl. EOS, alpha).
-    own (B, M): with a shortlist (`decoder.columns`), each sentence's own columns."""
+    own (B, M): with a shortlist (`decoder.columns`), each sentence's own columns. no_repeat_ngram n > 0: no
+    hypothesis holds an n-gram twice."""
     if not 1 <= nbest <= beam:
         raise ValueError("need 1 <= nbest <= beam")
     B, K, device = enc.memory.size(0), beam, enc.memory.device
@@ -213,7 +245,7 @@ def beam_search(decoder: Stepper, enc: EncoderOutput, max_len: torch.Tensor, bea
     expand = act.repeat_interleave(K)  # (B*K,)
     state, logits = state.select(expand), logits.index_select(0, expand)
     attn = attn.index_select(0, expand) if attn is not None else None
-    columns = Columns.of(decoder.columns, logits.size(-1), device, own)
+    columns = Columns.of(decoder.columns, logits.size(-1), device, own, no_repeat_ngram)
     tokens = None  # the next step's input, set by each step from the first on
 
     T, S = int(max_len.max()), enc.memory.size(1)
@@ -229,6 +261,8 @@ def beam_search(decoder: Stepper, enc: EncoderOutput, max_len: torch.Tensor, bea
         if t > 0:
             logits, state, attn = decoder.step(tokens, state, enc, keys, group=K)
         logp = next_logp(logits.view(b, K, -1), t >= max_len - 1, columns, act)
+        if no_repeat_ngram:
+            logp = columns.block_repeats(logp.view(b * K, -1), alive.seqs[:, :, :t].reshape(b * K, t)).view(b, K, -1)
         sel = select(logp, alive.scores, fin.scores, t, alpha, columns)
         cand = alive.extend(sel, t, attn)  # (b, 2K) hypotheses
         fin = fin.then(cand).pick(sel.fin_pick, sel.fin_scores)
@@ -262,10 +296,10 @@ def _hand_in(out: _Hyps, sentences: torch.Tensor, fin: _Hyps) -> None:
 
 def decode(decoder: Stepper, enc: EncoderOutput, src_lengths: torch.Tensor, beam: int = 5, alpha: float = 0.6,
            nbest: int = 1, max_len_ratio: float = 2.0, max_len_offset: int = 10, return_attention: bool = False,
-           own: torch.Tensor | None = None) -> Hypotheses:
+           own: torch.Tensor | None = None, no_repeat_ngram: int = 0) -> Hypotheses:
     """Greedy when beam == 1, else beam search; the output cap follows each source's length. own (B, M): with a
-    shortlist, each sentence's own columns (Shortlist.for_batch)."""
+    shortlist, each sentence's own columns (Shortlist.for_batch); no_repeat_ngram: see beam_search."""
     max_len = max_lengths(src_lengths, max_len_ratio, max_len_offset)
     if beam == 1:
-        return greedy_search(decoder, enc, max_len, return_attention, own)
-    return beam_search(decoder, enc, max_len, beam, alpha, nbest, return_attention, own)
+        return greedy_search(decoder, enc, max_len, return_attention, own, no_repeat_ngram)
+    return beam_search(decoder, enc, max_len, beam, alpha, nbest, return_attention, own, no_repeat_ngram)

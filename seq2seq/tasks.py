@@ -39,29 +39,31 @@ def prepare_tokenizers(cfg: Config, model_dir: Path, src_texts, tgt_texts, cache
     names = tokenizer_files(cfg, bool(src_texts))
     if all((model_dir / n).is_file() for n in names):
         return load_pair(model_dir)
+    joint = names[0] == names[1]
+    langs = ((d.src_lang, d.tgt_lang),) * 2 if joint else ((d.src_lang,), (d.tgt_lang,))
     if cache is not None and all((cache / n).is_file() for n in names):
-        src_tok = install(cache / names[0], model_dir / names[0])
-        joint = names[0] == names[1]
-        return (src_tok, src_tok if joint else install(cache / names[1], model_dir / names[1]))
+        src_tok = install(cache / names[0], model_dir / names[0], langs[0])
+        return (src_tok, src_tok if joint else install(cache / names[1], model_dir / names[1], langs[1]))
     stream = lambda texts: texts() if callable(texts) else iter(texts)  # noqa: E731
-    train = lambda texts, name: Tokenizer.train(texts, model_dir / name, d.vocab_size, d.spm_type,  # noqa: E731
-                                                d.character_coverage, d.spm_sample)
-    if names[0] == names[1]:
-        tok = install(d.spm_model, model_dir / names[0]) if d.spm_model else train(
-            itertools.chain(stream(src_texts), stream(tgt_texts)), names[0])
+    train = lambda texts, i: Tokenizer.train(texts, model_dir / names[i], d.vocab_size, d.spm_type,  # noqa: E731
+                                             d.character_coverage, d.spm_sample, langs[i])
+    if joint:
+        tok = install(d.spm_model, model_dir / names[0], langs[0]) if d.spm_model else train(
+            itertools.chain(stream(src_texts), stream(tgt_texts)), 0)
         return tok, tok
-    src_tok = install(d.spm_model, model_dir / names[0]) if d.spm_model else train(stream(src_texts), names[0])
-    tgt_tok = install(d.tgt_spm_model, model_dir / names[1]) if d.tgt_spm_model else train(stream(tgt_texts),
-                                                                                            names[1])
+    src_tok = install(d.spm_model, model_dir / names[0], langs[0]) if d.spm_model else train(stream(src_texts), 0)
+    tgt_tok = install(d.tgt_spm_model, model_dir / names[1], langs[1]) if d.tgt_spm_model else train(
+        stream(tgt_texts), 1)
     return src_tok, tgt_tok
 
 
 def _from_rank0(dist: Dist, make) -> tuple[Tokenizer, Tokenizer]:
     """The tokenizers `make()` gives on rank 0 (the only rank that runs it), on every rank."""
     toks = make() if dist.main else None
-    data = dist.broadcast(toks and (toks[0].to_bytes(), toks[1].to_bytes()))
+    data = dist.broadcast(toks and tuple((t.to_bytes(), t.path, t.langs) for t in toks))
     if toks is None:
-        toks = (Tokenizer.from_bytes(data[0]),) * 2 if data[0] == data[1] else tuple(map(Tokenizer.from_bytes, data))
+        src = Tokenizer.from_bytes(*data[0])
+        toks = (src, src) if data[0] == data[1] else (src, Tokenizer.from_bytes(*data[1]))
     return toks
 
 
@@ -198,7 +200,7 @@ def _settings(d) -> dict:
     of the cache key without anyone remembering to add it."""
     skip = {"train_src", "train_tgt", "train", "spm_model", "tgt_spm_model", "valid_src", "valid_tgt", "valid",
             "max_valid", "dataset", "root", "images_dir", "image_size", "feature_cache", "cache_dir", "min_len",
-            "max_len", "max_ratio"}
+            "max_len", "max_ratio", "image_transform"}
     return {k: v for k, v in dataclasses.asdict(d).items() if k not in skip}
 
 
@@ -252,7 +254,8 @@ class CaptionTask:
             h.update(k.encode())
             h.update(v.detach().cpu().contiguous().numpy().tobytes())
         backbone_id = f"{m.backbone}|{h.hexdigest()[:16]}"
-        args = (self.cfg.data.image_size, self.cfg.data.feature_cache, backbone_id, device, self.log)
+        d = self.cfg.data
+        args = (d.image_size, d.feature_cache, backbone_id, device, self.log, d.image_transform)
         with self.dist.main_first():  # rank 0 computes and caches them; the others load them
             self.train_feats, _ = cached(enc, self.train_paths, *args)
             self.valid_feats, _ = cached(enc, self.valid_paths, *args)
@@ -263,7 +266,7 @@ class CaptionTask:
     def _images(self, paths: list[Path], train: bool) -> torch.Tensor:
         from seq2seq.images import eval_transform, load_image, train_transform
 
-        tf = (train_transform if train else eval_transform)(self.cfg.data.image_size)
+        tf = (train_transform if train else eval_transform)(self.cfg.data.image_size, self.cfg.data.image_transform)
         return torch.stack([tf(load_image(p)) for p in paths])  # (B, 3, H, W)
 
     def _source(self, image_idx: list[int], train: bool, valid: bool = False) -> Batch:

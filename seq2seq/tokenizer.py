@@ -1,7 +1,7 @@
 """Sentencepiece subword tokenizer: train, load, encode to ids, decode back to ordinary text.
 
-The tokenizer owns detokenization: metrics and users only ever see `decode`'s output.
-Ids are fixed for every model: pad=0, unk=1, bos=2, eos=3.
+The tokenizer owns normalization (seq2seq.textnorm, by language: Chinese gets its own) and detokenization:
+metrics and users only ever see `decode`'s output. Ids are fixed for every model: pad=0, unk=1, bos=2, eos=3.
 """
 
 from __future__ import annotations
@@ -15,14 +15,18 @@ from typing import Iterable
 import sentencepiece as spm
 
 from seq2seq import UserError
+from seq2seq.textnorm import normalizer, spm_rule
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 
 
 class Tokenizer:
-    """One sentencepiece model; `encode` gives ids without BOS/EOS, `decode` drops special ids."""
+    """One sentencepiece model for text in `langs`; `encode` normalizes for those languages and gives ids without
+    BOS/EOS, `decode` drops special ids."""
 
-    def __init__(self, model_file: str | Path):
+    def __init__(self, model_file: str | Path, langs: Iterable[str] = ()):
+        self.langs = tuple(langs)
+        self.normalize = normalizer(self.langs)
         model_file = Path(model_file)
         if not model_file.is_file():
             raise UserError(f"sentencepiece model not found: {model_file}")
@@ -38,9 +42,11 @@ class Tokenizer:
             raise UserError(f"{name}: sentencepiece model must use pad=0 unk=1 bos=2 eos=3")
 
     @classmethod
-    def from_bytes(cls, data: bytes, name: str | Path = "<tokenizer>") -> "Tokenizer":
+    def from_bytes(cls, data: bytes, name: str | Path = "<tokenizer>", langs: Iterable[str] = ()) -> "Tokenizer":
         """A model from its file's bytes (what `to_bytes` gives): how data-parallel ranks get rank 0's tokenizer."""
         tok = cls.__new__(cls)
+        tok.langs = tuple(langs)
+        tok.normalize = normalizer(tok.langs)
         tok._load(Path(name), model_proto=data)
         return tok
 
@@ -51,6 +57,8 @@ class Tokenizer:
         return self.sp.get_piece_size()
 
     def encode(self, texts: list[str]) -> list[list[int]]:
+        if self.normalize is not None:
+            texts = [self.normalize(t) for t in texts]
         return self.sp.encode(texts, out_type=int)
 
     def decode(self, ids: list[list[int]]) -> list[str]:
@@ -61,13 +69,16 @@ class Tokenizer:
 
     @staticmethod
     def train(texts: Iterable[str], model_file: str | Path, vocab_size: int, model_type: str = "unigram",
-              character_coverage: float = 1.0, sample: int = 2_000_000) -> "Tokenizer":
-        """Train a model on `texts` and write it to `model_file`; the vocabulary may come out smaller on tiny data.
+              character_coverage: float = 1.0, sample: int = 2_000_000, langs: Iterable[str] = ()) -> "Tokenizer":
+        """Train a model on `texts` (in `langs`) and write it to `model_file`; the vocabulary may come out smaller
+        on tiny data.
 
         `texts` may be a stream (a corpus read from disk): sentencepiece keeps a random sample of `sample`
         sentences of it (a fixed seed: the same corpus gives the same model), never the whole text."""
         buf = io.BytesIO()
-        texts = (t for t in texts if t.strip())
+        langs = tuple(langs)
+        norm = normalizer(langs) or (lambda t: t)
+        texts = (norm(t) for t in texts if t.strip())
         first = next(texts, None)
         if first is None:
             raise UserError("cannot train a tokenizer: the training text is empty")
@@ -77,6 +88,7 @@ class Tokenizer:
                 sentence_iterator=itertools.chain([first], texts), model_writer=buf, vocab_size=vocab_size,
                 model_type=model_type, character_coverage=character_coverage, pad_id=PAD, unk_id=UNK, bos_id=BOS,
                 eos_id=EOS, hard_vocab_limit=False, input_sentence_size=sample, shuffle_input_sentence=True,
+                normalization_rule_name=spm_rule(langs),
                 num_threads=2, minloglevel=2,
             )
         except RuntimeError as e:
@@ -89,14 +101,14 @@ class Tokenizer:
             write_atomic(model_file, buf.getvalue())
         except OSError as e:
             raise UserError(f"cannot write {model_file}: {e.strerror or e}") from None
-        return Tokenizer(model_file)
+        return Tokenizer(model_file, langs)
 
 
-def install(src: str | Path, dst: Path) -> Tokenizer:
+def install(src: str | Path, dst: Path, langs: Iterable[str] = ()) -> Tokenizer:
     """Copy an existing sentencepiece model into a model directory."""
     if Path(src).resolve() != dst.resolve():
         shutil.copyfile(src, dst)
-    return Tokenizer(dst)
+    return Tokenizer(dst, langs)
 
 
 def model_files(model_dir: Path) -> tuple[Path, Path]:
@@ -107,21 +119,27 @@ def model_files(model_dir: Path) -> tuple[Path, Path]:
     return model_dir / "spm.src.model", model_dir / "spm.tgt.model"
 
 
-def _joint_vocab(model_dir: Path) -> bool:
-    """data.joint_vocab of the model directory's config.yaml (default True); only read to name a missing file."""
+def _data_config(model_dir: Path) -> dict:
+    """The `data` part of the model directory's config.yaml, read without validation ({} when unreadable): its
+    languages and whether the vocabulary is joint."""
     import yaml
 
     try:
         data = (yaml.safe_load((model_dir / "config.yaml").read_text(encoding="utf-8")) or {}).get("data") or {}
-        return data.get("joint_vocab", True) is not False
+        return data if isinstance(data, dict) else {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
-        return True
+        return {}
 
 
 def load_pair(model_dir: Path) -> tuple[Tokenizer, Tokenizer]:
+    """The source and target tokenizers of a model directory (one object for a joint vocabulary)."""
     model_dir = Path(model_dir)
+    data = _data_config(model_dir)
+    langs = (str(data.get("src_lang", "src")), str(data.get("tgt_lang", "tgt")))
     src, tgt = model_files(model_dir)
-    if not src.is_file() and _joint_vocab(model_dir):  # name the file this model needs, not the other layout's
+    if not src.is_file() and data.get("joint_vocab", True) is not False:  # name the file this model needs
         raise UserError(f"sentencepiece model not found: {model_dir / 'spm.model'}")
-    src_tok = Tokenizer(src)
-    return src_tok, (src_tok if tgt == src else Tokenizer(tgt))
+    if tgt == src:
+        tok = Tokenizer(src, langs)
+        return tok, tok
+    return Tokenizer(src, langs[:1]), Tokenizer(tgt, langs[1:])

@@ -27,7 +27,8 @@ from seq2seq.resume import Resumable
 from seq2seq.rundir import Interrupted, NoRun, RunDir, StopSignals, writing
 from seq2seq.schedule import LossWatch, LRSchedule, Meter
 from seq2seq.tasks import make_task
-from seq2seq.loading import resolve_device
+from seq2seq.loading import init_from, resolve_device
+from seq2seq.metrics import bleu_tokenize
 from seq2seq.tokenizer import PAD
 from seq2seq.validation import Best, ValidMetric
 
@@ -77,11 +78,15 @@ class Trainer(Resumable):
             with writing(self.dir / "config.yaml"):
                 cfg.save(self.dir / "config.yaml")
         self.model = build_model(cfg.model, len(self.src_tok), len(self.tgt_tok)).to(self.device)
+        if t.init_from and not resume:
+            copied, kept = init_from(self.model, t.init_from, tuple(t.init_parts))
+            self.say(f"initialised {len(copied)} tensors from {t.init_from} ({len(kept)} under "
+                     f"{'/'.join(t.init_parts)} kept fresh: {', '.join(kept[:4]) or 'none'}{' ...' if len(kept) > 4 else ''})")
         self.task.attach(self.model, self.device)
         opt_cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt_cls(self.model.parameters(), lr=t.lr, betas=t.betas, weight_decay=t.weight_decay)
         self.schedule, self.watch, self.meter = LRSchedule(t), LossWatch(len(self.tgt_tok)), Meter()
-        self.metric = ValidMetric(t.valid_metric, self.task.valid_refs, self.say)
+        self.metric = ValidMetric(t.valid_metric, self.task.valid_refs, self.say, bleu_tokenize(cfg.data.tgt_lang))
         self.step, self.epoch, self.pos = 0, 0, 0  # pos: batches done in the current epoch
         self.best, self.bad_validations = Best(), 0
         self.saved_step: int | None = None  # the step of last.pt on disk

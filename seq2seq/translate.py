@@ -54,13 +54,15 @@ def check_texts(texts: object) -> list[str]:
 
 
 class Translator:
-    """A translation model ready to decode. `search` holds the default settings; each call may change them:
-    `translate(text, beam=10, alpha=1.0)`. See `load` for shipped names and model directories."""
+    """A translation model (or an ensemble of several) ready to decode. `search` holds the default settings; each
+    call may change them: `translate(text, beam=10, alpha=1.0)`. See `load` for shipped names and model folders."""
 
     def __init__(self, model: torch.nn.Module, src_tok: Tokenizer, tgt_tok: Tokenizer,
                  search: SearchConfig | None = None, device: torch.device | str = "cpu",
-                 shortlist: Shortlist | None = None, config=None, model_dir: Path | None = None):
+                 shortlist: Shortlist | None = None, config=None, model_dir: Path | None = None,
+                 members: Sequence[torch.nn.Module] = ()):
         self.model, self.src_tok, self.tgt_tok = model, src_tok, tgt_tok
+        self.members = list(members)  # more models of the same vocabularies: an ensemble with `model`
         self.search = search or SearchConfig()
         self.device = torch.device(device)
         self.shortlist = shortlist  # used when the search's `shortlist` setting is on
@@ -68,16 +70,27 @@ class Translator:
         self.max_src_tokens = MAX_SRC_TOKENS
 
     @classmethod
-    def load(cls, name_or_dir: str | Path, device: str = "auto", *, quantize: bool = False,
+    def load(cls, name_or_dir: str | Path | Sequence[str | Path], device: str = "auto", *, quantize: bool = False,
              checkpoint: str | None = None, **search) -> "Translator":
-        """A shipped model by name (`seq2seq models`) or any model directory; `checkpoint` best | last | average
-        picks weights in a training run's directory; search settings (beam, alpha, nbest, batch_size,
-        shortlist, max_len_ratio, max_len_offset) become this translator's defaults."""
+        """A shipped model by name (`seq2seq models`) or any model directory, or a list of them: an ensemble,
+        which averages the models' log-probabilities at every search step (they must share their sentencepiece
+        models; the first one's config, search settings and shortlist are used). `checkpoint` best | last |
+        average picks weights in a training run's directory; search settings (beam, alpha, nbest, batch_size,
+        shortlist, max_len_ratio, max_len_offset, no_repeat_ngram) become this translator's defaults."""
         from seq2seq.loading import load
+        from seq2seq.model.combine import same_vocabulary
 
-        m = load(name_or_dir, device, quantize=quantize, checkpoint=checkpoint, task="translate")
+        names = [name_or_dir] if isinstance(name_or_dir, (str, Path)) else list(name_or_dir)
+        if not names:
+            raise UserError("no model given")
+        ms = [load(n, device, quantize=quantize, checkpoint=checkpoint, task="translate") for n in names]
+        m = ms[0]
+        for other in ms[1:]:
+            if not (same_vocabulary([m.src_tok, other.src_tok]) and same_vocabulary([m.tgt_tok, other.tgt_tok])):
+                raise UserError(f"{other.model_dir} and {m.model_dir} have different vocabularies (sentencepiece "
+                                f"models): an ensemble needs models trained with the same ones")
         return cls(m.model, m.src_tok, m.tgt_tok, m.config.search.updated(**search), m.device, m.shortlist,
-                   m.config, m.model_dir)
+                   m.config, m.model_dir, [o.model for o in ms[1:]])
 
     def translate(self, text: str | Sequence[str], **search) -> str | list[str]:
         """One string -> its translation; a list of strings -> a list of translations, in order."""
@@ -116,13 +129,19 @@ class Translator:
 
     @torch.inference_mode()
     def _batch(self, ids: list[list[int]], s: SearchConfig, return_attention: bool) -> list[Translation]:
+        from seq2seq.model.combine import LogLinear, PerModel
+
         batch = collate(ids).to(self.device)
-        enc = self.model.encode(batch.src, batch.src_lengths.to(self.device))
         columns = own = None
         if self.shortlist is not None and s.shortlist:
             columns, own = self.shortlist.for_batch(batch.src)
-        hyp = decode(FastStep(self.model.decoder, columns), enc, batch.src_lengths, s.beam, s.alpha, s.nbest,
-                     s.max_len_ratio, s.max_len_offset, return_attention, own)
+        models = [self.model, *self.members]
+        encs = [m.encode(batch.src, batch.src_lengths.to(self.device)) for m in models]
+        steps = [FastStep(m.decoder, columns) for m in models]
+        stepper, enc = (steps[0], encs[0]) if len(models) == 1 else (
+            LogLinear(steps, [1 / len(models)] * len(models)), PerModel(encs))
+        hyp = decode(stepper, enc, batch.src_lengths, s.beam, s.alpha, s.nbest, s.max_len_ratio, s.max_len_offset,
+                     return_attention, own, s.no_repeat_ngram)
         out = []
         for k, src in enumerate(ids):
             texts = self.tgt_tok.decode(hyp.tokens[k])

@@ -21,10 +21,10 @@ class ValidMetric:
     """One run's metric: its name, each validation's score, and the order of two validations (higher `rank` is
     better; equal scores are ranked by validation loss, rounded as the log shows it)."""
 
-    def __init__(self, requested: str, refs: list[list[str]], say=print):
-        self.requested, self.say = requested, say
+    def __init__(self, requested: str, refs: list[list[str]], say=print, tokenize: str = "13a"):
+        self.requested, self.say, self.tokenize = requested, say, tokenize  # tokenize: BLEU's, for the output
         first = refs[0] if refs else []
-        self.short_refs = short_for_bleu(first)
+        self.short_refs = short_for_bleu(first, tokenize)
         self.warned = False
         if requested != "auto":
             self.name = requested
@@ -55,9 +55,9 @@ class ValidMetric:
 
     def scores(self, hyps: list[str], refs: list[list[str]], loss: float) -> tuple[float, float]:
         """(BLEU, this metric's score) of one validation; warns once when asked-for BLEU meets short hypotheses."""
-        b = bleu(hyps, refs)
-        if self.requested == "bleu" and b == 0.0 and short_for_bleu(hyps) > SHORT:
-            self._warn(f"{short_for_bleu(hyps):.0%} of the validation hypotheses",
+        b = bleu(hyps, refs, tokenize=self.tokenize)
+        if self.requested == "bleu" and b == 0.0 and short_for_bleu(hyps, self.tokenize) > SHORT:
+            self._warn(f"{short_for_bleu(hyps, self.tokenize):.0%} of the validation hypotheses",
                        "if the task's outputs are that short, train.valid_metric=exact (sentence accuracy) would")
         if self.name == "bleu":
             return b, b

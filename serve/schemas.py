@@ -38,8 +38,12 @@ def translation_reply(r, nbest: int, attention: bool) -> dict:
 
 
 def caption_reply(name: str, res, attention: bool) -> dict:
-    """The caption and score, plus the attention over the image grid (rows x columns) when asked."""
+    """The caption and score, the region of the upright image the model saw ([left, top, width, height] in its
+    pixels: all of it when the model squashes, the centre square when it crops), plus the attention over the
+    image grid (rows x columns, laid over that region) when asked."""
     out = {"model": name, "caption": res.text, "score": round(res.score, 4)}
+    if res.region is not None:
+        out["region"] = list(res.region)
     if attention and res.attention is not None:
         n = res.attention.size(1)
         side = int(round(n**0.5))

@@ -1,14 +1,19 @@
 """Captioning through the shared decoder: a synthetic shapes task is learnt, features are cached, CIDEr-D and
 BLEU-1..4 are right on hand-made cases, and bad image files fail alone."""
 
+import io
 import random
 import re
+import shutil
 
 import pytest
+from PIL import Image
 
-from conftest import COLOURS, SHAPES, caption_config, draw, shapes_dataset  # noqa: F401 (re-exported)
+from conftest import COLOURS, SHAPES, SHARED_DATA, caption_config, draw, shapes_dataset  # noqa: F401 (re-exported)
 from seq2seq import UserError
 from seq2seq.caption import Captioner
+from seq2seq.config import load_config
+from seq2seq.hub import shipped
 from seq2seq.cli import main
 from seq2seq.metrics import caption_bleu, cider_d
 from seq2seq.trainer import Trainer
@@ -58,6 +63,11 @@ def test_feature_cache_hit_and_miss(trained, tmp_path):
     cfg3.data.images_dir, cfg3.data.feature_cache, cfg3.data.image_size = cfg.data.images_dir, str(cache), 48
     Trainer(cfg3, progress=False).train()
     assert len(list(cache.iterdir())) == 4  # another transform: a miss, new files
+    cfg4 = caption_config(tmp_path / "c", {"train": cfg.data.train, "valid": cfg.data.valid}, max_steps=1,
+                          valid_every=1)
+    cfg4.data.images_dir, cfg4.data.feature_cache, cfg4.data.image_transform = cfg.data.images_dir, str(cache), "squash"
+    Trainer(cfg4, progress=False).train()
+    assert len(list(cache.iterdir())) == 6  # squash instead of crop: a miss too (the same pixels here, by chance)
 
 
 def test_caption_cli_bad_images_fail_alone(trained, tmp_path, capsys):
@@ -125,3 +135,90 @@ def test_caption_bleu_uses_every_reference():
     assert two["bleu4"].score == pytest.approx(100.0) and one["bleu4"].score < 100.0
     assert two["bleu1"].score >= two["bleu4"].score
     assert "nrefs:2" in two["bleu4"].signature
+
+
+# ------------------------------------------------------------------------- the transform training used, at inference
+
+
+def wide() -> Image.Image:
+    """A 2:1 photo the size of the toy model's input: a red disc in the left quarter, a blue one in the right
+    quarter, the centre square white."""
+    from PIL import ImageDraw
+
+    img = Image.new("RGB", (64, 32), "white")
+    d = ImageDraw.Draw(img)
+    d.ellipse((1, 9, 15, 23), fill=COLOURS["red"])
+    d.ellipse((49, 9, 63, 23), fill=COLOURS["blue"])
+    return img
+
+
+@pytest.fixture(scope="module")
+def squashing(trained, tmp_path_factory):
+    """The trained toy model's directory with `data.image_transform: squash` in its config."""
+    tmp, cfg = trained
+    folder = tmp_path_factory.mktemp("squash") / "model"
+    shutil.copytree(cfg.model_dir, folder)
+    c = load_config(folder / "config.yaml")
+    c.data.image_transform = "squash"
+    c.save(folder / "config.yaml")
+    return folder
+
+
+def test_each_photo_is_resized_as_the_model_was_trained(trained, squashing, tmp_path, capsys):
+    """squash: a 2:1 photo is captioned from all of it (as a plain resize to the model's square); crop: from its
+    centre square. The same for a file, bytes, a PIL image of every mode, the CLI and the region reported."""
+    tmp, cfg = trained
+    crop, squash = Captioner.load(cfg.model_dir, "cpu"), Captioner.load(squashing, "cpu")
+    assert (crop.image_transform, squash.image_transform) == ("crop", "squash")
+    photo = wide()
+    whole = crop.caption(photo.resize((32, 32), Image.BILINEAR))  # a square image: crop changes nothing
+    centre = crop.caption(photo.crop((16, 0, 48, 32)))
+    assert crop.caption(photo) == centre and squash.caption(photo) == whole
+    path = tmp_path / "wide.png"
+    photo.save(path)
+    buf = io.BytesIO()
+    photo.save(buf, format="PNG")
+    kinds = [path, str(path), buf.getvalue()] + [photo.convert(m) for m in ("RGBA", "P", "L", "CMYK", "I;16")]
+    out = squash.generate(kinds, return_attention=True)
+    assert [c.text for c in out[:3]] == [whole] * 3
+    assert all(c.region == (0, 0, 64, 32) for c in out) and all(c.attention.size(1) == 16 for c in out)
+    for c, image in zip(out[3:], kinds[3:]):  # each mode as its 8-bit RGB rendering, squashed
+        from seq2seq.images import to_rgb
+
+        assert c.text == crop.caption(to_rgb(image).resize((32, 32), Image.BILINEAR)), image.mode
+    assert crop.generate([photo])[0].region == (16, 0, 32, 32)
+    capsys.readouterr()
+    assert main(["caption", "--model", str(squashing), str(path)]) == 0
+    assert capsys.readouterr().out == whole + "\n"
+
+
+def test_the_shipped_captioner_squashes():
+    if "flickr8k-en" not in shipped():
+        pytest.skip("no shipped captioner")
+    assert Captioner.load("flickr8k-en", "cpu").image_transform == "squash"
+
+
+@pytest.mark.slow
+def test_flickr8k_images_are_captioned_as_before(tmp_path):
+    """The Flickr8k copy is 224x224, where crop and squash are both the identity: the shipped model's captions of
+    50 test images are byte-identical under both, and each input is the image itself, normalised."""
+    import torch
+    from torchvision import transforms as T
+
+    from seq2seq.images import IMAGENET_MEAN, IMAGENET_STD, eval_transform, load_image
+
+    folder = SHARED_DATA / "flickr8k"
+    if "flickr8k-en" not in shipped() or not (folder / "images").is_dir():
+        pytest.skip("needs the shipped captioner and ../shared/data/flickr8k")
+    names = (folder / "Flickr_8k.testImages.txt").read_text().split()[:50]
+    paths = [folder / "images" / n for n in names]
+    plain = T.Compose([T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    for p in paths:
+        img = load_image(p)
+        assert img.size == (224, 224)
+        x = plain(img)
+        assert torch.equal(eval_transform(224, "squash")(img), x) and torch.equal(eval_transform(224, "crop")(img), x)
+    squash = Captioner.load("flickr8k-en", "cpu")
+    crop = Captioner(squash.model, squash.tok, squash.search, squash.device, 224, squash.config, image_transform="crop")
+    before, after = [c.text for c in crop.generate(paths)], [c.text for c in squash.generate(paths)]
+    assert after == before and all(after)

@@ -147,3 +147,40 @@ def test_evaluate_bad_output_path_fails_before_decoding(capsys, model, tmp_path,
         line = _one_error(*_run(capsys, ["evaluate", "--model", model, "--src", src, "--ref", src,
                                          "--output", out])[::2])
         assert why in line
+
+
+def test_an_ensemble_of_the_same_model_twice_translates_as_it(capsys, model):
+    rc, one, _ = _run(capsys, ["translate", "--model", model, "1 2 3", "4 5 6 7"])
+    rc2, two, _ = _run(capsys, ["translate", "--model", model, "--model", model, "1 2 3", "4 5 6 7"])
+    assert rc == rc2 == 0 and one == two
+
+
+def test_an_ensemble_of_different_vocabularies_is_refused(capsys, model, tmp_path):
+    other = tmp_path / "other"
+    cfg = tiny_config(tmp_path, data=_data_of(model), train={"max_steps": 1, "valid_every": 1})
+    cfg.model_dir, cfg.data.spm_type = str(other), "word"  # another sentencepiece model
+    Trainer(cfg, progress=False).train()
+    capsys.readouterr()  # the training's own lines
+    line = _one_error(*_run(capsys, ["translate", "--model", model, "--model", other, "1 2"])[::2])
+    assert "different vocabularies" in line
+
+
+def _data_of(model: Path) -> dict:
+    import yaml
+
+    d = yaml.safe_load((model / "config.yaml").read_text())["data"]
+    return {k: d[k] for k in ("train_src", "train_tgt", "valid_src", "valid_tgt")}
+
+
+def test_no_repeat_ngram_from_the_command_line(capsys, model):
+    """--no-repeat-ngram 1: no output repeats a piece; a negative N is one error line."""
+    import sentencepiece as spm
+    sp = spm.SentencePieceProcessor(model_file=str(model / "spm.model"))
+    rc, out, _ = _run(capsys, ["translate", "--model", model, "--no-repeat-ngram", "1", "--beam", "3",
+                               "1 1 2 2 3 3", "4 5 6 7 8 9"])
+    assert rc == 0
+    for line in out.splitlines():
+        pieces = sp.encode(line)
+        assert len(pieces) == len(set(pieces)), line
+    line = _one_error(*_run(capsys, ["translate", "--model", model, "--no-repeat-ngram", "-1", "1 2"])[::2])
+    assert "no_repeat_ngram" in line

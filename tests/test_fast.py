@@ -227,3 +227,15 @@ def test_search_outputs_only_shortlist_tokens():
             for hyps in out.tokens:
                 for seq in hyps:
                     assert set(seq) <= set(allowed.tolist())
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_repeat_blocking_with_a_shortlist(beam):
+    """Banned token ids are mapped to the shortlist's columns: no output holds a token twice (n = 1)."""
+    m = _model()
+    with torch.inference_mode():
+        enc, lengths = _enc(m, [[5, 6, 7, 8, 9], [9, 10], [4, 4, 6]])
+        out = decode(FastStep(m.decoder, SHORTLIST), enc, lengths, beam=beam, alpha=0.6, no_repeat_ngram=1)
+    for hyps in out.tokens:
+        for seq in hyps:
+            assert len(seq) == len(set(seq)) and set(seq) <= set(SHORTLIST.tolist())

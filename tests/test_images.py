@@ -363,3 +363,84 @@ def test_caption_cli_refuses_a_thin_image_and_captions_the_others(tmp_path, caps
     assert out.split("\n") == [first, "", second, ""]
     thin = tmp_path / "thin.png"
     assert err.strip() == f"error: {thin}: image too elongated (500x5, aspect ratio 100:1, at most 20:1)"
+
+
+# ------------------------------------------------------------------------------------- crop | squash and region
+
+
+def sides(width: int = 448, height: int = 224) -> Image.Image:
+    """A 2:1 photo: left quarter red, right quarter blue, the centre square (the middle half) green."""
+    img = Image.new("RGB", (width, height), (0, 160, 0))
+    img.paste((255, 0, 0), (0, 0, width // 4, height))
+    img.paste((0, 0, 255), (width - width // 4, 0, width, height))
+    return img
+
+
+def unnormalise(x: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) ImageNet-normalised -> 0..255 RGB."""
+    return (x * torch.tensor(IMAGENET_STD).view(3, 1, 1) + torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) * 255
+
+
+def test_squash_keeps_the_whole_photo_and_crop_its_centre():
+    from torchvision import transforms as T
+
+    img = sides()
+    squash, crop = eval_transform(224, "squash")(img), eval_transform(224, "crop")(img)
+    assert squash.shape == crop.shape == (3, 224, 224)
+    plain = T.Compose([T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    assert torch.equal(squash, plain(img.resize((224, 224), Image.BILINEAR)))  # a plain resize of all of it
+    assert torch.equal(crop, plain(img.crop((112, 0, 336, 224))))  # the centre square, at its own scale
+    s, c = unnormalise(squash), unnormalise(crop)
+    assert s[0, :, :50].min() > 250 and s[2, :, -50:].min() > 250  # the red left and the blue right are seen ...
+    assert (c[1] > 150).all() and c[0].max() < 5 and c[2].max() < 5  # ... and lost when cropped: all green
+
+
+def test_both_transforms_are_the_identity_on_a_square_image_of_the_model_size():
+    from torchvision import transforms as T
+
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8))
+    plain = T.Compose([T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])(img)
+    assert torch.equal(eval_transform(224, "squash")(img), plain) and torch.equal(eval_transform(224)(img), plain)
+
+
+@pytest.mark.parametrize("size,expected", [((448, 224), (112, 0, 224, 224)), ((224, 448), (0, 112, 224, 224)),
+                                           ((1000, 500), (250, 0, 500, 500)), ((300, 200), (50, 0, 200, 200)),
+                                           ((224, 224), (0, 0, 224, 224)), ((37, 23), (7, 0, 23, 23))])
+def test_region_seen(size, expected):
+    """crop: the centred square of side min(w, h), where torchvision's Resize + CenterCrop put it; squash: all."""
+    assert images.region(*size, 224, "crop") == expected
+    assert images.region(*size, 224, "squash") == (0, 0, *size)
+
+
+def test_region_is_what_the_crop_keeps():
+    """Paste a marker into the region `region` names: the crop's output is exactly the marker's colour."""
+    for w, h in [(640, 480), (333, 500), (1000, 101), (225, 224)]:
+        img = Image.new("RGB", (w, h), (0, 0, 0))
+        left, top, rw, rh = images.region(w, h, 64, "crop")
+        img.paste((255, 255, 255), (left, top, left + rw, top + rh))
+        out = unnormalise(eval_transform(64, "crop")(img))
+        assert out[:, 1:-1, 1:-1].min() > 200, (w, h)  # inside (the border rows may blend by rounding)
+        f = rw // 16  # a frame 4 output pixels wide stays white, the rest of the region goes black
+        img.paste((0, 0, 0), (left + f, top + f, left + rw - f, top + rh - f))
+        out = unnormalise(eval_transform(64, "crop")(img))
+        edges = torch.cat([out[:, :, :2], out[:, :, -2:], out[:, :2].transpose(1, 2), out[:, -2:].transpose(1, 2)])
+        assert edges.min() > 150 and out[:, 8:-8, 8:-8].max() < 5, (w, h)  # the frame: the crop's edges (to 1/2 px)
+
+
+def test_squash_size_limits_and_transform_names():
+    images.check_size(2000, 100, size=224, transform="squash")  # 20:1 squashed is 224x224, never 4480x224
+    with pytest.raises(ImageError, match="too elongated"):
+        images.check_size(2100, 100, size=224, transform="squash")
+    assert images.resized_size(300, 200, 224, "squash") == (224, 224)
+    with pytest.raises(UserError, match="unknown image transform 'stretch'"):
+        eval_transform(224, "stretch")
+    assert train_transform(48, "squash")(sides()).shape == (3, 48, 48)
+
+
+def test_transform_keys_differ_by_transform_and_crop_keys_are_unchanged():
+    """The feature cache must miss when the transform changes; the crop keys are the ones caches were made with."""
+    keys = {transform_key(224, t, m) for t in (False, True) for m in ("crop", "squash")}
+    assert len(keys) == 4
+    assert transform_key(224, False) == transform_key(224, False, "crop") == "eval-resize224-crop224-imagenet"
+    assert transform_key(224, True, "crop") == "train-rrc224s0.7-flip-cj0.1-imagenet"

@@ -147,3 +147,25 @@ def test_decoder_sees_only_encoder_output():
     enc = EncoderOutput(torch.randn(B, S, D), torch.ones(B, S, dtype=torch.bool), torch.randn(B, D))
     logits, attn = m.decoder(torch.full((B, 3), BOS), enc)
     assert logits.shape == (B, 3, V) and attn.shape == (B, 3, S)
+
+
+def test_word_dropout_zeroes_whole_token_embeddings_in_training_only():
+    from seq2seq.model.text_encoder import WordDropout
+
+    torch.manual_seed(0)
+    wd = WordDropout(0.3)
+    tokens = torch.randint(4, 50, (40, 50))
+    emb = torch.randn(40, 50, 8) + 5.0  # no zero entries of its own
+    out = wd.train()(emb, tokens)
+    zeroed = (out == 0).all(-1)  # (B, T) whole embeddings
+    assert ((out == 0) == zeroed.unsqueeze(-1)).all()  # a token is dropped whole or not at all
+    assert torch.equal(out[~zeroed], emb[~zeroed])  # the rest unchanged (no rescaling)
+    assert 0.25 < zeroed.float().mean().item() < 0.35
+    assert torch.equal(wd.eval()(emb, tokens), emb)
+    assert torch.equal(WordDropout(0.0).train()(emb, tokens), emb)
+
+
+def test_word_dropout_is_in_the_model_and_off_by_default():
+    m = build_model(ModelConfig(word_dropout=0.2, emb_dim=8, hidden=8, enc_layers=1, dec_layers=1), 20, 20)
+    assert m.encoder.word_dropout.p == 0.2 and m.decoder.word_dropout.p == 0.2
+    assert build_model(ModelConfig(emb_dim=8, hidden=8), 20, 20).encoder.word_dropout.p == 0.0

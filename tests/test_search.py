@@ -275,3 +275,58 @@ def test_select_maps_shortlist_columns_to_ids():
     logp = torch.log(torch.tensor([[[0.2, 0.3, 0.5]]]))  # K = 1
     sel = select(logp, torch.zeros(1, 1), torch.full((1, 1), float("-inf")), t=0, alpha=0.0, columns=cols)
     assert sel.token.tolist() == [[9, EOS]] and sel.alive_pick.tolist() == [[0]]
+
+
+# --- no repeated n-grams ------------------------------------------------------------------------------------
+
+def test_repeat_bans_by_hand():
+    from seq2seq.search import repeat_bans
+
+    prefix = torch.tensor([[5, 6, 7, 5, 6], [4, 4, 4, 4, 4], [5, 6, 7, 8, 9]])
+    rows, toks = repeat_bans(prefix, 3)  # row 0 ends in (5, 6), seen before followed by 7; row 1 in (4, 4) -> 4
+    assert sorted(zip(rows.tolist(), toks.tolist())) == [(0, 7), (1, 4), (1, 4), (1, 4)]
+    rows, toks = repeat_bans(prefix, 1)  # unigrams: every token held
+    assert {(r, t) for r, t in zip(rows.tolist(), toks.tolist()) if r == 2} == {(2, t) for t in (5, 6, 7, 8, 9)}
+    assert repeat_bans(prefix[:, :2], 3)[0].numel() == 0  # no complete 3-gram yet
+
+
+class Stutter(ScriptedDecoder):
+    """A captioner's failure mode: 'a dog and a dog and ...' unless something stops it (A B_ A B_ ... then EOS)."""
+
+    def __init__(self):
+        super().__init__({})
+
+    def step(self, tokens, state, enc, keys, group=1):
+        prefixes = [p if t == BOS else p + (t,) for p, t in zip(state.prefixes, tokens.tolist())]
+        logits = torch.full((len(prefixes), 6), -8.0)
+        for i, p in enumerate(prefixes):
+            nxt = B_ if p and p[-1] == A else A  # alternate A B_ A B_ ...
+            logits[i, nxt] = 0.0
+            logits[i, EOS] = -3.0 if len(p) < 6 else 5.0
+            logits[i, UNK] = -1.0  # the next best way to go on
+        return logits, PrefixState(prefixes), None
+
+
+def _ngrams(seq, n):
+    return [tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("beam", [1, 3])
+def test_no_output_repeats_an_ngram(n, beam):
+    free = decode(Stutter(), _enc(2), torch.tensor([1, 1]), beam=beam, alpha=0.0, max_len_ratio=0.0,
+                  max_len_offset=12)
+    assert len(set(_ngrams(free.tokens[0][0], 2))) < len(_ngrams(free.tokens[0][0], 2))  # it stutters unblocked
+    out = decode(Stutter(), _enc(2), torch.tensor([1, 1]), beam=beam, alpha=0.0, max_len_ratio=0.0,
+                 max_len_offset=12, no_repeat_ngram=n)
+    for hyps in out.tokens:
+        for seq in hyps:
+            grams = _ngrams(seq + [EOS], n)
+            assert len(grams) == len(set(grams)), seq
+
+
+def test_beam_one_equals_greedy_with_repeat_blocking():
+    caps = torch.tensor([14, 14, 14])
+    g = greedy_search(Stutter(), _enc(3), caps, no_repeat_ngram=2)
+    b = beam_search(Stutter(), _enc(3), caps, beam=1, alpha=0.0, no_repeat_ngram=2)
+    assert g.tokens == b.tokens and g.tokens[0][0] != greedy_search(Stutter(), _enc(1), caps[:1]).tokens[0][0]

@@ -32,8 +32,9 @@ def command(sub, name: str, func, help: str, description: str, examples: list[st
 def model_args(p: argparse.ArgumentParser, task: str = "translate") -> None:
     """--model, and for translation --from/--to, --quantize, --no-shortlist."""
     if task == "translate":
-        p.add_argument("--model", help="model directory or shipped model name (see `seq2seq models`); "
-                       "default: the shipped model for --from/--to (en->de)")
+        p.add_argument("--model", action="append", help="model directory or shipped model name (see `seq2seq "
+                       "models`); repeat it for an ensemble (models of the same vocabularies, log-probabilities "
+                       "averaged); default: the shipped model for --from/--to (en->de)")
         p.add_argument("--from", dest="src_lang", help="source language of the shipped model to use")
         p.add_argument("--to", dest="tgt_lang", help="target language of the shipped model to use")
         p.add_argument("--quantize", action="store_true", help="int8 dynamic quantization (CPU)")
@@ -58,6 +59,8 @@ def decode_args(p: argparse.ArgumentParser, items: str) -> None:
     p.add_argument("--beam", type=int, help="beam size (1 = greedy); default: the model's config")
     p.add_argument("--alpha", type=float, help="length normalisation strength; default: the model's config")
     p.add_argument("--batch-size", type=int, help=f"{items} per batch; default: the model's config")
+    p.add_argument("--no-repeat-ngram", type=int, metavar="N",
+                   help="no output holds an N-gram twice (0: off); default: the model's config")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
 
 
@@ -69,4 +72,5 @@ def progress_arg(p: argparse.ArgumentParser) -> None:
 def search_overrides(args) -> dict:
     """The search settings given on the command line (None: the model's own)."""
     return {"beam": args.beam, "nbest": getattr(args, "nbest", None), "alpha": args.alpha,
-            "batch_size": args.batch_size, "shortlist": getattr(args, "shortlist", None)}
+            "batch_size": args.batch_size, "shortlist": getattr(args, "shortlist", None),
+            "no_repeat_ngram": args.no_repeat_ngram}

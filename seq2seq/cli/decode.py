@@ -103,8 +103,8 @@ def _translator(args):
     from seq2seq.hub import resolve
     from seq2seq.translate import Translator
 
-    model_dir = resolve(args.model, args.src_lang, args.tgt_lang)
-    return Translator.load(model_dir, args.device, quantize=args.quantize, checkpoint=args.checkpoint,
+    models = [resolve(m) for m in args.model] if args.model else [resolve(None, args.src_lang, args.tgt_lang)]
+    return Translator.load(models, args.device, quantize=args.quantize, checkpoint=args.checkpoint,
                            **search_overrides(args))
 
 
@@ -134,7 +134,7 @@ def _cmd_translate(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from seq2seq.corpus import read_lines
-    from seq2seq.metrics import as_json, corpus_scores
+    from seq2seq.metrics import as_json, bleu_tokenize, corpus_scores
     from seq2seq.progress import progress_bar
 
     src = read_lines(args.src)
@@ -148,7 +148,7 @@ def _cmd_evaluate(args) -> int:
         hyps = [t.text for t in translator.generate(src, warn=_warn, progress=bar.update)]
     if output:
         output.write_text("".join(h + "\n" for h in hyps))
-    scores = corpus_scores(hyps, refs, lowercase=args.lowercase)
+    scores = corpus_scores(hyps, refs, lowercase=args.lowercase, tokenize=bleu_tokenize(translator.config.data.tgt_lang))
     if args.json:
         print(json.dumps(as_json(scores), indent=2))
     else:
@@ -180,7 +180,7 @@ def _cmd_caption(args) -> int:
 
     model_dir = resolve(args.model, task="caption")
     captioner = Captioner.load(model_dir, args.device, checkpoint=args.checkpoint, beam=args.beam, alpha=args.alpha,
-                               batch_size=args.batch_size)
+                               batch_size=args.batch_size, no_repeat_ngram=args.no_repeat_ngram)
     failed = 0
     with progress_bar(len(args.images), "captioning", "img", args.progress) as bar:
         results = captioner.caption_files(args.images, progress=bar.update)

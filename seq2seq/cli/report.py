@@ -71,6 +71,7 @@ def _cmd_report(args) -> int:
         split=args.split, root=args.root, compare=args.compare, limit=args.limit, examples=args.examples,
         attention=args.attention, bootstrap=args.bootstrap, title=args.title, device=args.device, beam=args.beam,
         alpha=args.alpha, batch_size=args.batch_size, shortlist=args.shortlist, progress=args.progress,
+        no_repeat_ngram=args.no_repeat_ngram,
         checkpoint=args.checkpoint)
     html, md = write_report(opts)
     print(f"wrote {html} and {md}")

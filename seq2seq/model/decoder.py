@@ -12,7 +12,7 @@ from torch import nn
 
 from seq2seq.model.attention import Attention
 from seq2seq.model.interface import DecoderState, EncoderOutput
-from seq2seq.model.text_encoder import make_rnn
+from seq2seq.model.text_encoder import WordDropout, make_rnn
 from seq2seq.tokenizer import PAD
 
 CELL_STEP = {"gru": torch.gru_cell, "rnn": torch.rnn_tanh_cell}  # LSTM's cell also carries c
@@ -32,10 +32,11 @@ class Decoder(nn.Module):
     def __init__(self, vocab_size: int, emb_dim: int, hidden: int, layers: int, memory_dim: int, init_dim: int,
                  cell: str = "lstm", attention: str = "bahdanau", attn_dim: int = 0, input_feeding: bool = True,
                  deep_output: bool = True, dropout: float = 0.3, emb_dropout: float = 0.3, residual: bool = True,
-                 tie_embeddings: bool = True, embedding: nn.Embedding | None = None):
+                 tie_embeddings: bool = True, embedding: nn.Embedding | None = None, word_dropout: float = 0.0):
         super().__init__()
         self.embedding = embedding if embedding is not None else nn.Embedding(vocab_size, emb_dim, padding_idx=PAD)
         self.emb_dropout = nn.Dropout(emb_dropout)
+        self.word_dropout = WordDropout(word_dropout)  # teacher forcing only
         self.cell, self.hidden, self.num_layers = cell, hidden, layers
         self.out_dim = emb_dim if tie_embeddings else hidden  # size of the attentional vector fed to the softmax
         self.input_feeding = input_feeding
@@ -120,7 +121,7 @@ class Decoder(nn.Module):
         """Teacher forcing: tgt_in (B, T) -> logits (B, T, V) and attention (B, T, S) or None."""
         keys = self.precompute(enc)
         state = self.init_state(enc)
-        emb = self.emb_dropout(self.embedding(tgt_in))  # (B, T, E)
+        emb = self.emb_dropout(self.word_dropout(self.embedding(tgt_in), tgt_in))  # (B, T, E)
         if not self.input_feeding:  # no step depends on the previous output: the whole sequence at once
             h, _, _ = self.run_layers(emb, state)
             hc, attn = self.attend(h, enc, keys)

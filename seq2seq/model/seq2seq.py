@@ -32,7 +32,7 @@ class EncoderDecoder(nn.Module):
 
 def _text_encoder(cfg: ModelConfig, src_vocab: int, embedding: nn.Embedding | None) -> TextEncoder:
     return TextEncoder(src_vocab, cfg.emb_dim, cfg.hidden, cfg.enc_layers, cfg.cell, cfg.bidirectional,
-                       cfg.dropout, cfg.emb_dropout, cfg.residual, cfg.deep_input, embedding)
+                       cfg.dropout, cfg.emb_dropout, cfg.residual, cfg.deep_input, embedding, cfg.word_dropout)
 
 
 def _image_encoder(cfg: ModelConfig, src_vocab: int, embedding: nn.Embedding | None) -> nn.Module:
@@ -57,7 +57,7 @@ def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> EncoderDeco
                       init_dim=encoder.output_dim, cell=cfg.cell, attention=cfg.attention, attn_dim=cfg.attn_dim,
                       input_feeding=cfg.input_feeding, deep_output=cfg.deep_output, dropout=cfg.dropout,
                       emb_dropout=cfg.emb_dropout, residual=cfg.residual, tie_embeddings=cfg.tie_embeddings,
-                      embedding=shared)
+                      embedding=shared, word_dropout=cfg.word_dropout)
     model = EncoderDecoder(encoder, decoder, cfg.encoder)
     _init_weights(model)
     return model

@@ -19,6 +19,21 @@ def make_rnn(cell: str, input_size: int, hidden: int, bidirectional: bool = Fals
                              **kwargs)
 
 
+class WordDropout(nn.Module):
+    """In training, each token's embedding zeroed with probability p: word dropout (Gal & Ghahramani 2016), which
+    helps small-data translation (Sennrich & Zhang 2019). emb (B, T, E), tokens (B, T)."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        self.p = p
+
+    def forward(self, emb: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return emb
+        keep = torch.rand(tokens.shape, device=tokens.device) >= self.p  # (B, T)
+        return emb * keep.unsqueeze(-1).to(emb.dtype)
+
+
 class TextEncoder(nn.Module):
     """Each layer is its own RNN so that residual connections and dropout can sit between layers.
 
@@ -28,10 +43,12 @@ class TextEncoder(nn.Module):
 
     def __init__(self, vocab_size: int, emb_dim: int, hidden: int, layers: int, cell: str = "lstm",
                  bidirectional: bool = True, dropout: float = 0.3, emb_dropout: float = 0.3,
-                 residual: bool = True, deep_input: bool = False, embedding: nn.Embedding | None = None):
+                 residual: bool = True, deep_input: bool = False, embedding: nn.Embedding | None = None,
+                 word_dropout: float = 0.0):
         super().__init__()
         self.embedding = embedding if embedding is not None else nn.Embedding(vocab_size, emb_dim, padding_idx=PAD)
         self.emb_dropout = nn.Dropout(emb_dropout)
+        self.word_dropout = WordDropout(word_dropout)
         self.deep_input = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.Tanh()) if deep_input else None
         per_dir = hidden // 2 if bidirectional else hidden
         self.layers = nn.ModuleList(
@@ -45,7 +62,7 @@ class TextEncoder(nn.Module):
     def forward(self, src: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         """src (B, S) ids, lengths (B,) -> EncoderOutput(memory (B, S, H), mask (B, S), init_state (B, H))."""
         mask = src != PAD  # (B, S)
-        x = self.emb_dropout(self.embedding(src))  # (B, S, E)
+        x = self.emb_dropout(self.word_dropout(self.embedding(src), src))  # (B, S, E)
         if self.deep_input is not None:
             x = self.deep_input(x)
         lengths_cpu = lengths.cpu()

@@ -28,7 +28,7 @@ def write_report(opts: ReportOptions) -> tuple[Path, Path]:
     system = System.load(opts.model, test.task, opts)
     name = system_name(system.model_dir)
     hyps, seconds = _decode(system, test, opts, f"decoding with {name}")
-    ev = Evaluation(test, system, hyps, seconds, _score(test, hyps, opts))
+    ev = Evaluation(test, system, hyps, seconds, _score(test, hyps, opts, _tokenize(system)))
     compare = _baseline(opts, test) if opts.compare else None
     if compare is not None and compare[1] == name:
         compare = (compare[0], compare[1] + " (compared)")
@@ -62,11 +62,18 @@ def _decode(system: System, test: TestSet, opts: ReportOptions, desc: str) -> tu
         return system.decode(test.sources, bar.update)
 
 
-def _score(test: TestSet, hyps: list[str], opts: ReportOptions):
+def _tokenize(system: System) -> str:
+    """sacreBLEU's tokenizer for the system's output language (zh for Chinese, else 13a)."""
+    from seq2seq.metrics import bleu_tokenize
+
+    return bleu_tokenize(system.config.data.tgt_lang)
+
+
+def _score(test: TestSet, hyps: list[str], opts: ReportOptions, tokenize: str):
     n_metrics = 3 if test.task == "translate" else 5
     with progress_bar(n_metrics, f"scoring ({opts.bootstrap} bootstrap resamples)", "metric", opts.progress) as bar:
         if test.task == "translate":
-            return score_translation(hyps, test.streams, opts.lowercase, opts.bootstrap, bar.update)
+            return score_translation(hyps, test.streams, opts.lowercase, opts.bootstrap, bar.update, tokenize)
         return score_captions(hyps, test.streams, test.refs, opts.bootstrap, bar.update)
 
 
@@ -83,6 +90,6 @@ def _paired(ev: Evaluation, baseline: list[str], opts: ReportOptions) -> list[di
     from sacrebleu.metrics import BLEU
 
     metrics = ({"BLEU": BLEU(max_ngram_order=4, lowercase=True)} if ev.test.task == "caption" else
-               translation_metrics(opts.lowercase))
+               translation_metrics(opts.lowercase, _tokenize(ev.system)))
     with progress_bar(len(metrics), f"paired bootstrap ({opts.bootstrap} resamples)", "metric", opts.progress) as bar:
         return paired_test(ev.hyps, baseline, ev.test.streams, metrics, opts.bootstrap, bar.update)

@@ -43,6 +43,7 @@ class ReportOptions:
     alpha: float | None = None
     batch_size: int | None = None
     shortlist: bool | None = None
+    no_repeat_ngram: int | None = None
     checkpoint: str | None = None  # best | last | average in a training run's directory (the --model only)
     progress: bool | None = None  # None: a progress bar when stderr is a terminal
 
@@ -62,7 +63,8 @@ class ReportOptions:
 
     def search_overrides(self) -> dict:
         """The search settings given (None: the model's config decides)."""
-        return {"beam": self.beam, "alpha": self.alpha, "batch_size": self.batch_size, "shortlist": self.shortlist}
+        return {"beam": self.beam, "alpha": self.alpha, "batch_size": self.batch_size, "shortlist": self.shortlist,
+                "no_repeat_ngram": self.no_repeat_ngram}
 
     def _check_numbers(self) -> None:
         for name, value, least in (("--limit", self.limit, 0), ("--examples", self.examples, 0),

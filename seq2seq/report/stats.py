@@ -81,22 +81,22 @@ class Scores:
     bleu: SentenceStats | None = None
 
 
-def translation_metrics(lowercase: bool) -> dict:
-    """BLEU, chrF and TER as `seq2seq evaluate` configures them."""
+def translation_metrics(lowercase: bool, tokenize: str = "13a") -> dict:
+    """BLEU, chrF and TER as `seq2seq evaluate` configures them (`tokenize`: 13a, or zh for Chinese output)."""
     from sacrebleu.metrics import BLEU, CHRF, TER
 
-    return {"bleu": BLEU(lowercase=lowercase), "chrf": CHRF(lowercase=lowercase),
-            "ter": TER(case_sensitive=not lowercase)}
+    return {"bleu": BLEU(lowercase=lowercase, tokenize=tokenize), "chrf": CHRF(lowercase=lowercase),
+            "ter": TER(case_sensitive=not lowercase, asian_support=tokenize == "zh")}
 
 
 def score_translation(hyps: list[str], streams: list[list[str]], lowercase: bool, n_boot: int,
-                      advance: Callable[[], None] = lambda: None) -> Scores:
+                      advance: Callable[[], None] = lambda: None, tokenize: str = "13a") -> Scores:
     """BLEU, chrF and TER exactly as `seq2seq evaluate` gives them, each with a bootstrap interval."""
     from seq2seq.metrics import corpus_scores
 
-    scores = corpus_scores(hyps, streams, lowercase=lowercase)
+    scores = corpus_scores(hyps, streams, lowercase=lowercase, tokenize=tokenize)
     out = Scores()
-    for key, metric in translation_metrics(lowercase).items():
+    for key, metric in translation_metrics(lowercase, tokenize).items():
         stats = SentenceStats(metric, hyps, streams)
         out.rows.append((key, scores[key], ci95(bootstrap_metric(stats, n_boot))))
         if key == "bleu":

@@ -1,0 +1,67 @@
+"""Several models in one search: `LogLinear` is a Stepper whose next-token scores are a weighted sum of its
+members' log-probabilities. Equal weights make an ensemble (the models' log-probabilities averaged at every step);
+a translation model plus `weight` x a language model of the target language is shallow fusion.
+
+Search sees one Stepper and one encoder output as always: here the encoder output, the attention keys and the
+decoder state hold one value per member (`PerModel`), selected together when beams are reordered and sentences
+leave the batch. The sum is renormalized by search's softmax (a normalized product of the members' distributions).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from seq2seq import UserError
+
+
+class PerModel(tuple):
+    """One value per member model (encoder outputs, attention keys, decoder states), selected together."""
+
+    def select(self, index: torch.Tensor) -> "PerModel":
+        return PerModel(x.select(index) for x in self)
+
+    def index_select(self, dim: int, index: torch.Tensor) -> "PerModel":
+        return PerModel(None if x is None else x.index_select(dim, index) for x in self)
+
+    @property
+    def memory(self) -> torch.Tensor:
+        """The first member's memory (B, S, D): what search reads its batch size, source length and device from."""
+        return self[0].memory
+
+
+class LogLinear:
+    """Stepper: sum_i weights[i] * log p_i(next token) over member Steppers that score the same columns."""
+
+    def __init__(self, members: list, weights: list[float]):
+        if len(members) != len(weights) or not members:
+            raise ValueError("one weight per member, and at least one member")
+        cols = [m.columns for m in members]
+        if any((c is None) != (cols[0] is None) or (c is not None and not torch.equal(c, cols[0])) for c in cols):
+            raise UserError("models combined in one search must score the same target vocabulary (shortlist)")
+        self.members, self.weights, self.columns = members, [float(w) for w in weights], cols[0]
+
+    def precompute(self, enc: PerModel) -> PerModel:
+        return PerModel(m.precompute(e) for m, e in zip(self.members, enc))
+
+    def init_state(self, enc: PerModel) -> PerModel:
+        return PerModel(m.init_state(e) for m, e in zip(self.members, enc))
+
+    def step(self, tokens: torch.Tensor, state: PerModel, enc: PerModel, keys: PerModel, group: int = 1):
+        """As `Decoder.step`; the logits are the weighted sum of log-probabilities, the attention the mean of the
+        members that attend (a language model does not)."""
+        total, states, attns = None, [], []
+        for m, w, s, e, k in zip(self.members, self.weights, state, enc, keys):
+            logits, s, attn = m.step(tokens, s, e, k, group)
+            logp = torch.log_softmax(logits.float(), dim=-1) * w
+            total = logp if total is None else total + logp
+            states.append(s)
+            if attn is not None:
+                attns.append(attn.float())
+        attn = torch.stack(attns).mean(0) if attns else None
+        return total, PerModel(states), attn
+
+
+def same_vocabulary(tokenizers: list) -> bool:
+    """Whether sentencepiece models are the same file, byte for byte (ids then mean the same pieces)."""
+    first = tokenizers[0].path.read_bytes()
+    return all(t.path.read_bytes() == first for t in tokenizers[1:])
