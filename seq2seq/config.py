@@ -58,7 +58,8 @@ class DataConfig:
     def validate(self) -> None:
         has_pair = self.train_src is not None or self.train_tgt is not None
         _check(not (has_pair and self.train), "give data.train_src/data.train_tgt or data.train, not both")
-        _check(not has_pair or None not in (self.train_src, self.train_tgt), "data.train_src and data.train_tgt go together")
+        _check(not has_pair or None not in (self.train_src, self.train_tgt),
+               "data.train_src and data.train_tgt go together")
         _choice("data.spm_type", self.spm_type, ("unigram", "bpe", "char", "word"))
         _check(self.vocab_size >= 8, "data.vocab_size must be >= 8")
         _check(0 < self.character_coverage <= 1, "data.character_coverage must be in (0, 1]")
@@ -107,12 +108,11 @@ class ModelConfig:
         _choice("model.attention", self.attention, ATTENTIONS)
         for name in ("emb_dim", "hidden", "enc_layers", "dec_layers"):
             _check(getattr(self, name) >= 1, f"model.{name} must be >= 1")
-        _check(self.attn_dim >= 0, "model.attn_dim must be >= 0")
+        _check(self.attn_dim >= 0 and self.finetune_blocks >= 0, "need model.attn_dim, model.finetune_blocks >= 0")
         _check(not (self.bidirectional and self.hidden % 2), "model.hidden must be even for a bidirectional encoder")
         _check(all(0 <= p < 1 for p in (self.dropout, self.emb_dropout, self.word_dropout)), "dropouts must be in [0, 1)")
         _check(not (self.input_feeding and self.attention == "none"), "model.input_feeding needs attention")
         _choice("model.backbone", self.backbone, ("efficientnet_lite0", "resnet18", "resnet34", "resnet50", "small"))
-        _check(self.finetune_blocks >= 0, "model.finetune_blocks must be >= 0")
         if self.encoder == "image":
             _check(not self.share_embeddings, "model.share_embeddings needs a text encoder")
 
