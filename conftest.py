@@ -38,7 +38,8 @@ def tiny_config(tmp_path: Path, data: dict | None = None, **sections):
     """A small, fast config on the reversal task; `sections` update data/model/train/search dicts."""
     raw = {
         "model_dir": str(tmp_path / "model"),
-        "data": {**(data or reverse_files(tmp_path / "data")), "spm_type": "char", "vocab_size": 16, "max_len": 40},
+        "data": {"cache_dir": str(tmp_path / "cache"), **(data or reverse_files(tmp_path / "data")), "spm_type": "char",
+                 "vocab_size": 16, "max_len": 40},
         "model": {"cell": "gru", "emb_dim": 16, "hidden": 32, "enc_layers": 1, "dec_layers": 1, "dropout": 0.0,
                   "emb_dropout": 0.0},
         "train": {"batch_tokens": 600, "max_steps": 20, "valid_every": 10, "log_every": 5, "lr": 0.003,

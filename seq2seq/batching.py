@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from seq2seq.tokenizer import BOS, EOS, PAD
@@ -62,6 +64,11 @@ class FilterStats:
     too_long: int = 0
     bad_ratio: int = 0
 
+    def __iadd__(self, other: "FilterStats") -> "FilterStats":
+        for name in vars(self):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
     def __str__(self) -> str:
         total = self.kept + self.too_short + self.too_long + self.bad_ratio
         return (f"kept {self.kept:,} of {total:,} pairs (dropped: {self.too_short:,} too short, "
@@ -86,26 +93,63 @@ def filter_pairs(src: list[list[int]], tgt: list[list[int]], min_len: int, max_l
     return keep, st
 
 
-def token_batches(src_lens: list[int], tgt_lens: list[int], batch_tokens: int, seed: int | None = None,
-                  epoch: int = 0) -> list[list[int]]:
+class Batches(Sequence):
+    """An epoch's batches, compact for corpora of millions of pairs: the examples in length order (one int array)
+    and where each batch starts in it; `batches[i]` is batch i's example indices (an int64 array)."""
+
+    def __init__(self, order: np.ndarray, bounds: np.ndarray, perm: list[int]):
+        self.order, self.bounds, self.perm = order, bounds, perm
+
+    def __len__(self) -> int:
+        return len(self.perm)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        b = self.perm[i]
+        return self.order[self.bounds[b] : self.bounds[b + 1]]
+
+
+def bucket_batches(src_lens, tgt_lens, batch_tokens: int, seed: int | None = None, epoch: int = 0) -> Batches:
     """Group example indices into batches of similar length whose padded size stays within `batch_tokens`.
 
     With a seed, examples are shuffled within length ties and the batch order is shuffled, deterministically
-    for (seed, epoch); without one, batches come in length order (for decoding).
+    for (seed, epoch); without one, batches come in length order (for decoding). Lengths are sequences or
+    arrays; memory is a few bytes per example, whatever the corpus size.
     """
+    src, tgt = np.asarray(src_lens, dtype=np.int32), np.asarray(tgt_lens, dtype=np.int32)
+    n = len(src)
     rng = random.Random(None if seed is None else seed * 100_003 + epoch)
-    keys = [rng.random() for _ in src_lens] if seed is not None else [0.0] * len(src_lens)
-    order = sorted(range(len(src_lens)), key=lambda i: (tgt_lens[i], src_lens[i], keys[i]))
-    batches, cur, widest = [], [], 0
-    for i in order:
-        w = max(widest, tgt_lens[i] + 1, src_lens[i] + 1)
-        if cur and w * (len(cur) + 1) > batch_tokens:
-            batches.append(cur)
-            cur, w = [], max(tgt_lens[i], src_lens[i]) + 1
-        cur.append(i)
-        widest = w
-    if cur:
-        batches.append(cur)
+    if seed is None:
+        order = np.lexsort((src, tgt))  # stable: index order within ties
+    else:
+        keys = np.fromiter((rng.random() for _ in range(n)), dtype=np.float64, count=n)
+        order = np.lexsort((keys, src, tgt))  # by target length, then source length, then the random key
+        del keys
+    widths = np.maximum(src, tgt)[order]  # each example's padded width, less one
+    bounds, size, widest = [0], 0, 0
+    for start in range(0, n, 1 << 16):  # a chunk at a time: no list of n Python ints
+        for k, w in enumerate(widths[start : start + (1 << 16)].tolist(), start):
+            grown = max(widest, w + 1)
+            if size and grown * (size + 1) > batch_tokens:
+                bounds.append(k)
+                size, grown = 0, w + 1
+            size, widest = size + 1, grown
+    if n:
+        bounds.append(n)
+    perm = list(range(len(bounds) - 1))
     if seed is not None:
-        rng.shuffle(batches)
-    return batches
+        rng.shuffle(perm)
+    return Batches(order.astype(np.int32), np.asarray(bounds, dtype=np.int64), perm)
+
+
+def token_batches(src_lens, tgt_lens, batch_tokens: int, seed: int | None = None, epoch: int = 0) -> list[list[int]]:
+    """`bucket_batches` as lists of indices (for validation and decoding sets)."""
+    return [b.tolist() for b in bucket_batches(src_lens, tgt_lens, batch_tokens, seed, epoch)]
+
+
+def step_share(pos: int, n_batches: int, world: int, accum: int, rank: int) -> tuple[list[int], int]:
+    """One optimizer step of data-parallel training: the epoch's batches `pos`, `pos + 1`, ... up to
+    `world * accum` of them (fewer at the epoch's end), dealt round-robin to the processes; returns this rank's
+    batch numbers (its micro-batches, at most `accum`, possibly none at the end of an epoch) and how many
+    batches the whole step takes. Every batch of an epoch goes to exactly one rank, once."""
+    span = min(world * accum, n_batches - pos)
+    return [pos + k for k in range(rank, span, world)], span

@@ -42,6 +42,7 @@ class DataConfig:
     vocab_size: int = 8000
     spm_type: str = "unigram"
     character_coverage: float = 1.0
+    spm_sample: int = 2_000_000  # sentences a tokenizer is trained on at most (a random sample of larger corpora)
     min_len: int = 1  # in subword tokens, applied to training pairs
     max_len: int = 100
     max_ratio: float = 3.0  # drop training pairs whose length ratio exceeds this
@@ -52,21 +53,20 @@ class DataConfig:
     image_size: int = 224
     image_transform: str = "crop"  # crop: shorter side to image_size, centre square | squash: all of it to a square
     feature_cache: str = ".cache/features"  # frozen-backbone features, computed once per backbone/image/transform
+    cache_dir: str | None = ".cache/corpus"  # tokenizers, token ids (memory-mapped) once per corpus; null: in RAM
 
     def validate(self) -> None:
         has_pair = self.train_src is not None or self.train_tgt is not None
         _check(not (has_pair and self.train), "give data.train_src/data.train_tgt or data.train, not both")
-        if has_pair:
-            _check(self.train_src is not None and self.train_tgt is not None,
-                   "data.train_src and data.train_tgt go together")
+        _check(not has_pair or None not in (self.train_src, self.train_tgt),
+               "data.train_src and data.train_tgt go together")
         _choice("data.spm_type", self.spm_type, ("unigram", "bpe", "char", "word"))
         _check(self.vocab_size >= 8, "data.vocab_size must be >= 8")
         _check(0 < self.character_coverage <= 1, "data.character_coverage must be in (0, 1]")
         _check(1 <= self.min_len <= self.max_len, "need 1 <= data.min_len <= data.max_len")
-        _check(self.max_ratio >= 1, "data.max_ratio must be >= 1")
-        _check(self.max_valid >= 0, "data.max_valid must be >= 0")
-        if self.dataset is not None:
-            _choice("data.dataset", self.dataset, ("flickr8k",))
+        _check(self.max_ratio >= 1 and self.max_valid >= 0 and self.spm_sample >= 1,
+               "need data.max_ratio >= 1, data.max_valid >= 0 and data.spm_sample >= 1")
+        _choice("data.dataset", self.dataset, (None, "flickr8k"))
         _check(self.image_size >= 32, "data.image_size must be >= 32")
         _choice("data.image_transform", self.image_transform, ("crop", "squash"))
 
@@ -108,12 +108,11 @@ class ModelConfig:
         _choice("model.attention", self.attention, ATTENTIONS)
         for name in ("emb_dim", "hidden", "enc_layers", "dec_layers"):
             _check(getattr(self, name) >= 1, f"model.{name} must be >= 1")
-        _check(self.attn_dim >= 0, "model.attn_dim must be >= 0")
+        _check(self.attn_dim >= 0 and self.finetune_blocks >= 0, "need model.attn_dim, model.finetune_blocks >= 0")
         _check(not (self.bidirectional and self.hidden % 2), "model.hidden must be even for a bidirectional encoder")
         _check(all(0 <= p < 1 for p in (self.dropout, self.emb_dropout, self.word_dropout)), "dropouts must be in [0, 1)")
         _check(not (self.input_feeding and self.attention == "none"), "model.input_feeding needs attention")
         _choice("model.backbone", self.backbone, ("efficientnet_lite0", "resnet18", "resnet34", "resnet50", "small"))
-        _check(self.finetune_blocks >= 0, "model.finetune_blocks must be >= 0")
         if self.encoder == "image":
             _check(not self.share_embeddings, "model.share_embeddings needs a text encoder")
 
@@ -123,7 +122,8 @@ class TrainConfig:
     """Optimisation, schedule, validation and checkpointing."""
 
     seed: int = 1
-    batch_tokens: int = 4096  # target-side token budget per batch
+    batch_tokens: int = 4096  # target-side token budget per batch (per process under torchrun)
+    accum_steps: int = 1  # batches per update, their gradients summed: an update sees accum_steps x processes batches
     max_steps: int = 100_000
     max_epochs: int = 1000
     max_minutes: float = 0.0  # wall-clock training budget (validation included), kept across --resume; 0 = none
@@ -162,7 +162,7 @@ class TrainConfig:
         _check(0 <= self.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
         _check(self.clip_norm >= 0, "train.clip_norm must be >= 0")
         _check(0 < self.decay_factor <= 1, "train.decay_factor must be in (0, 1]")
-        for name in ("max_steps", "max_epochs", "valid_every", "valid_beam", "log_every"):
+        for name in ("max_steps", "max_epochs", "valid_every", "valid_beam", "log_every", "accum_steps"):
             _check(getattr(self, name) >= 1, f"train.{name} must be >= 1")
         for name in ("warmup_steps", "early_stopping", "keep_last", "threads", "decay_patience", "attn_reg",
                      "max_minutes"):

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -151,13 +152,36 @@ class RunDir:
                 old.unlink()
 
 
+class NoRun:
+    """What a torchrun rank other than 0 holds instead of the run directory: it writes nothing (rank 0 writes the
+    checkpoints and the log, and holds the lock)."""
+
+    def save(self, obj: dict, name: str) -> None:
+        pass
+
+    def save_step(self, obj: dict, keep: int) -> None:
+        pass
+
+    def log(self, record: dict) -> None:
+        pass
+
+    def trim_log(self, step: int) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
 class StopSignals:
     """While active (main thread only), the first SIGINT or SIGTERM only records its number, so the loop can stop
-    at the next step boundary and save a consistent last.pt; a second one raises KeyboardInterrupt at once."""
+    at the next step boundary and save a consistent last.pt; a second one raises KeyboardInterrupt at once. Under
+    torchrun a Ctrl-C reaches each worker twice (from the terminal, then forwarded by torchrun): a second signal
+    within `grace` seconds of the first counts as the same one."""
 
-    def __init__(self, say=print):
-        self.say = say
+    def __init__(self, say=print, grace: float = 0.0):
+        self.say, self.grace = say, grace
         self.received: int | None = None
+        self._at = 0.0
         self._old: dict = {}
 
     def __enter__(self) -> "StopSignals":
@@ -172,8 +196,10 @@ class StopSignals:
 
     def _handle(self, signum: int, frame) -> None:
         if self.received is not None:
+            if time.monotonic() - self._at < self.grace:
+                return
             raise KeyboardInterrupt
-        self.received = signum
+        self.received, self._at = signum, time.monotonic()
         try:
             self.say(f"{signal.Signals(signum).name}: stopping after the step in progress and saving last.pt "
                      f"(send it again to stop at once, without saving)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from seq2seq import UserError
@@ -22,55 +23,120 @@ FILE = "shortlist.pt"
 TOP, FREQUENT = 30, 300
 
 
-MAX_TABLE = 150_000_000  # entries of the dense p(t | s) table (600 MB in float32); larger vocabularies get none
-MAX_PAIRS = 200_000  # larger corpora train the lexicon on this many pairs, evenly spread
-CHUNK_LINKS = 4_000_000  # (source, target) token links per EM chunk
+MAX_PAIRS = 200_000  # larger corpora train the lexicon on this many pairs, evenly spread,
+MAX_LINKS = 30_000_000  # or fewer, so that their (source, target) token links stay under this (8 bytes each)
+CHUNK_LINKS = 2_000_000  # links per EM chunk
+DENSE_ROWS = 256  # rows of the table made dense at a time, for their sums and their top k
 
 
-def _links(src: list[list[int]], tgt: list[list[int]], null: int, tgt_vocab: int):
-    """Chunks of all (source token or NULL, target token) links: flat table indices, the number of each link's
-    target token within the chunk, and the chunk's count of target tokens."""
-    flat, owner, n_tgt, size = [], [], 0, 0
-    for s, t in zip(src, tgt):
-        if not s or not t:
-            continue
-        s_ext = torch.tensor(list(s) + [null])
-        t_ten = torch.tensor(t)
-        flat.append(s_ext.repeat(len(t)) * tgt_vocab + t_ten.repeat_interleave(len(s_ext)))
-        owner.append(torch.arange(n_tgt, n_tgt + len(t)).repeat_interleave(len(s_ext)))
-        n_tgt += len(t)
-        size += len(s_ext) * len(t)
-        if size >= CHUNK_LINKS:
-            yield torch.cat(flat), torch.cat(owner), n_tgt
-            flat, owner, n_tgt, size = [], [], 0, 0
-    if flat:
-        yield torch.cat(flat), torch.cat(owner), n_tgt
+def _ragged(rows) -> tuple[np.ndarray, np.ndarray]:
+    """Id sequences -> (all ids concatenated, int64 offsets of len(rows) + 1)."""
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows)), out=offsets[1:])
+    return np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(offsets[-1])), offsets
 
 
-def ibm1(src: list[list[int]], tgt: list[list[int]], src_vocab: int, tgt_vocab: int,
-         iterations: int = 5) -> torch.Tensor:
-    """IBM Model 1 translation table p(t | s) as a dense (src_vocab + 1, tgt_vocab) tensor; row src_vocab is NULL.
-
-    EM over all (sentence, source position, target position) links as tensors: seconds for Multi30k's 29k pairs.
-    """
-    if (src_vocab + 1) * tgt_vocab > MAX_TABLE:
-        raise UserError(f"vocabularies of {src_vocab} x {tgt_vocab} are too large for the shortlist's dense table")
-    if not any(s and t for s, t in zip(src, tgt)):
-        raise UserError("the shortlist needs at least one non-empty sentence pair")
-    if len(src) > MAX_PAIRS:
-        pick = torch.linspace(0, len(src) - 1, MAX_PAIRS).long().tolist()
+def _sample(src, tgt) -> tuple[list, list]:
+    """The pairs EM trains on: all of them, or MAX_PAIRS evenly spread, fewer if their links exceed MAX_LINKS;
+    then without the pairs that have an empty side."""
+    n = len(src)
+    if n > MAX_PAIRS:
+        pick = torch.linspace(0, n - 1, MAX_PAIRS).long().tolist()
+        links = sum((len(src[i]) + 1) * len(tgt[i]) for i in pick)
+        if links > MAX_LINKS:
+            pick = torch.linspace(0, n - 1, int(MAX_PAIRS * MAX_LINKS / links)).long().tolist()
         src, tgt = [src[i] for i in pick], [tgt[i] for i in pick]
-    chunks = list(_links(src, tgt, src_vocab, tgt_vocab))
-    table = torch.full(((src_vocab + 1) * tgt_vocab,), 1.0 / tgt_vocab)  # uniform start
+    pairs = [(s, t) for s, t in zip(src, tgt) if len(s) and len(t)]
+    if not pairs:
+        raise UserError("the shortlist needs at least one non-empty sentence pair")
+    return [s for s, _ in pairs], [t for _, t in pairs]
+
+
+def _links(src, tgt, null: int, tgt_vocab: int):
+    """Chunks of all (source token or NULL, target token) links: table keys (source * tgt_vocab + target), the
+    number of each link's target token within the chunk, and the chunk's count of target tokens. Within a pair,
+    links come target position by target position, each with its source positions and then NULL: the order of
+    the EM sums, as the dense table had them."""
+    (s_ids, s_off), (t_ids, t_off) = _ragged(src), _ragged(tgt)
+    ls, lt = np.diff(s_off) + 1, np.diff(t_off)  # + 1: NULL
+    ends = np.cumsum(ls * lt)
+    cuts = np.searchsorted(ends, np.arange(CHUNK_LINKS, int(ends[-1]), CHUNK_LINKS), side="right")
+    bounds = [0, *sorted(set(cuts.tolist()) - {0, len(src)}), len(src)]
+    for a, b in zip(bounds, bounds[1:]):
+        n = ls[a:b] * lt[a:b]
+        pair = np.repeat(np.arange(b - a), n)  # each link's pair within the chunk
+        k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)  # link number within its pair
+        j, i = np.divmod(k, ls[a:b][pair])  # target position, source position (== length: NULL)
+        source = np.where(i == ls[a:b][pair] - 1, null, s_ids[np.minimum(s_off[a:b][pair] + i, len(s_ids) - 1)])
+        target = t_ids[t_off[a:b][pair] + j]
+        owner = np.repeat(np.cumsum(lt[a:b]) - lt[a:b], n) + j
+        yield torch.from_numpy(source * tgt_vocab + target), torch.from_numpy(owner).int(), int(lt[a:b].sum())
+
+
+@dataclass
+class Lexicon:
+    """IBM Model 1's p(target | source), sparse: only pairs that co-occur in some sentence pair can be non-zero.
+    `keys` = source * tgt_vocab + target, ascending; source `src_vocab` is NULL."""
+
+    keys: torch.Tensor  # (P,) int64
+    prob: torch.Tensor  # (P,) float32
+    src_vocab: int
+    tgt_vocab: int
+
+    def dense(self) -> torch.Tensor:
+        """The (src_vocab + 1, tgt_vocab) table (for small vocabularies: tests, inspection)."""
+        table = torch.zeros((self.src_vocab + 1) * self.tgt_vocab)
+        table[self.keys] = self.prob
+        return table.view(self.src_vocab + 1, self.tgt_vocab)
+
+    def per_row(self, values: torch.Tensor, fn):
+        """(row ids (R,), fn(rows)[:R]) over the rows that have pairs, `values` laid out as the dense table's rows,
+        DENSE_ROWS at a time (at least two, so that a reduction runs row by row): sums and top-k over a row then
+        give exactly what the dense table gave."""
+        rows = torch.div(self.keys, self.tgt_vocab, rounding_mode="floor")
+        ids, sizes = torch.unique_consecutive(rows, return_counts=True)
+        local = torch.repeat_interleave(torch.arange(len(ids)), sizes)  # each pair's row among `ids`
+        cols, starts = self.keys % self.tgt_vocab, [0, *sizes.cumsum(0).tolist()]
+        block = torch.empty(max(min(DENSE_ROWS, len(ids)), 2), self.tgt_vocab)
+        for a in range(0, len(ids), DENSE_ROWS):
+            b, lo, hi = min(a + DENSE_ROWS, len(ids)), starts[a], starts[min(a + DENSE_ROWS, len(ids))]
+            block.zero_()[local[lo:hi] - a, cols[lo:hi]] = values[lo:hi]
+            yield ids[a:b], fn(block[: max(b - a, 2)])[: b - a]
+
+
+def ibm1(src, tgt, src_vocab: int, tgt_vocab: int, iterations: int = 5) -> Lexicon:
+    """IBM Model 1 p(t | s) by EM, as a sparse `Lexicon` over the (source, target) pairs that co-occur: memory
+    grows with the pairs seen, not with src_vocab x tgt_vocab (a 32k joint vocabulary is 1e9 dense entries).
+
+    `src`/`tgt`: sequences of id sequences (lists, or a corpus store's rows). Seconds for Multi30k's 29k pairs
+    (larger corpora: see `_sample`). Every sum runs in the order the dense table's EM ran it, so where both fit
+    the result is that of the dense EM it replaced (tests/test_shortlist.py).
+    """
+    src, tgt = _sample(src, tgt)
+    keys = torch.unique(torch.cat([torch.unique(k) for k, _, _ in _links(src, tgt, src_vocab, tgt_vocab)]))
+    chunks = [(torch.searchsorted(keys, k, out_int32=True), owner, n)  # each link as its pair's number
+              for k, owner, n in _links(src, tgt, src_vocab, tgt_vocab)]
+    lex = Lexicon(keys, torch.full((len(keys),), 1.0 / tgt_vocab), src_vocab, tgt_vocab)  # uniform start
+    row_of = torch.div(keys, tgt_vocab, rounding_mode="floor")
     for _ in range(iterations):
-        counts = torch.zeros_like(table)
-        for flat, owner, n_tgt in chunks:
-            p = table[flat]  # (links,) p(t_j | s_i)
+        counts = torch.zeros(len(keys))
+        for pair, owner, n_tgt in chunks:
+            p = lex.prob[pair]  # (links,) p(t_j | s_i)
             norm = torch.zeros(n_tgt).index_add_(0, owner, p)  # over the source positions of each target token
-            counts.index_add_(0, flat, p / norm[owner])
-        table = counts.view(src_vocab + 1, tgt_vocab)
-        table = (table / table.sum(1, keepdim=True).clamp_min(1e-12)).view(-1)
-    return table.view(src_vocab + 1, tgt_vocab)
+            counts.index_add_(0, pair, p / norm[owner])
+        total = torch.zeros(src_vocab + 1)
+        for ids, sums in lex.per_row(counts, lambda rows: rows.sum(1)):
+            total[ids] = sums
+        lex.prob = counts / total[row_of].clamp_min(1e-12)
+    return lex
+
+
+def _frequencies(tgt, tgt_vocab: int) -> np.ndarray:
+    """How often each target id occurs in `tgt` (a store's rows count their flat token array at once)."""
+    flat = getattr(tgt, "tokens", None)
+    if flat is None:
+        flat = np.fromiter((i for t in tgt for i in t), dtype=np.int64)
+    return np.bincount(np.asarray(flat, dtype=np.int64), minlength=tgt_vocab)[:tgt_vocab]
 
 
 @dataclass
@@ -89,14 +155,17 @@ class Shortlist:
         return cls.from_table(ibm1(src, tgt, src_vocab, tgt_vocab, iterations), tgt, top, frequent)
 
     @classmethod
-    def from_table(cls, table: torch.Tensor, tgt: list[list[int]], top: int, frequent: int) -> "Shortlist":
-        """Cut an `ibm1` table (src_vocab + 1, tgt_vocab) to a shortlist; tgt gives the target frequencies."""
-        tgt_vocab = table.size(1)
-        table = table[:-1].clone()  # NULL's row is not needed
-        table[:, [PAD, BOS]] = -1.0  # never candidates
-        lexicon = table.topk(min(top, tgt_vocab), dim=1).indices
-        counts = torch.bincount(torch.tensor([i for t in tgt for i in t], dtype=torch.long),
-                                minlength=tgt_vocab).float()
+    def from_table(cls, table: Lexicon, tgt, top: int, frequent: int) -> "Shortlist":
+        """Cut an `ibm1` lexicon to a shortlist; tgt (id sequences, or a store's rows) gives target frequencies."""
+        tgt_vocab, k = table.tgt_vocab, min(top, table.tgt_vocab)
+        unseen = torch.zeros(2, tgt_vocab)
+        unseen[:, [PAD, BOS]] = -1.0  # never candidates
+        lexicon = unseen.topk(k, dim=1).indices[:1].repeat(table.src_vocab, 1)  # a source piece never seen
+        cut = lambda rows: rows.index_fill_(1, torch.tensor([PAD, BOS]), -1.0).topk(k, dim=1).indices  # noqa: E731
+        for ids, best in table.per_row(table.prob, cut):
+            real = ids < table.src_vocab  # NULL's row is not needed
+            lexicon[ids[real]] = best[real]
+        counts = torch.from_numpy(_frequencies(tgt, tgt_vocab)).float()
         counts[[PAD, BOS]] = -1.0
         freq = counts.topk(min(frequent, tgt_vocab)).indices if frequent else torch.zeros(0, dtype=torch.long)
         return cls(lexicon.to(torch.int16 if tgt_vocab < 2**15 else torch.int32), freq, tgt_vocab)

@@ -7,6 +7,7 @@ metrics and users only ever see `decode`'s output. Ids are fixed for every model
 from __future__ import annotations
 
 import io
+import itertools
 import shutil
 from pathlib import Path
 from typing import Iterable
@@ -29,13 +30,28 @@ class Tokenizer:
         model_file = Path(model_file)
         if not model_file.is_file():
             raise UserError(f"sentencepiece model not found: {model_file}")
-        self.path = model_file
+        self._load(model_file, model_file=str(model_file))
+
+    def _load(self, name: Path, **source) -> None:
+        self.path = name
         try:
-            self.sp = spm.SentencePieceProcessor(model_file=str(model_file))
+            self.sp = spm.SentencePieceProcessor(**source)
         except (RuntimeError, OSError) as e:
-            raise UserError(f"{model_file} is not a sentencepiece model: {str(e).splitlines()[0]}") from None
+            raise UserError(f"{name} is not a sentencepiece model: {str(e).splitlines()[0]}") from None
         if (self.sp.pad_id(), self.sp.unk_id(), self.sp.bos_id(), self.sp.eos_id()) != (PAD, UNK, BOS, EOS):
-            raise UserError(f"{model_file}: sentencepiece model must use pad=0 unk=1 bos=2 eos=3")
+            raise UserError(f"{name}: sentencepiece model must use pad=0 unk=1 bos=2 eos=3")
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str | Path = "<tokenizer>", langs: Iterable[str] = ()) -> "Tokenizer":
+        """A model from its file's bytes (what `to_bytes` gives): how data-parallel ranks get rank 0's tokenizer."""
+        tok = cls.__new__(cls)
+        tok.langs = tuple(langs)
+        tok.normalize = normalizer(tok.langs)
+        tok._load(Path(name), model_proto=data)
+        return tok
+
+    def to_bytes(self) -> bytes:
+        return self.sp.serialized_model_proto()
 
     def __len__(self) -> int:
         return self.sp.get_piece_size()
@@ -53,20 +69,25 @@ class Tokenizer:
 
     @staticmethod
     def train(texts: Iterable[str], model_file: str | Path, vocab_size: int, model_type: str = "unigram",
-              character_coverage: float = 1.0, langs: Iterable[str] = ()) -> "Tokenizer":
+              character_coverage: float = 1.0, sample: int = 2_000_000, langs: Iterable[str] = ()) -> "Tokenizer":
         """Train a model on `texts` (in `langs`) and write it to `model_file`; the vocabulary may come out smaller
-        on tiny data."""
+        on tiny data.
+
+        `texts` may be a stream (a corpus read from disk): sentencepiece keeps a random sample of `sample`
+        sentences of it (a fixed seed: the same corpus gives the same model), never the whole text."""
         buf = io.BytesIO()
         langs = tuple(langs)
         norm = normalizer(langs) or (lambda t: t)
-        texts = [norm(t) for t in texts if t.strip()]
-        if not texts:
+        texts = (norm(t) for t in texts if t.strip())
+        first = next(texts, None)
+        if first is None:
             raise UserError("cannot train a tokenizer: the training text is empty")
+        spm.set_random_generator_seed(1)  # sentencepiece's own generator, which samples a larger input
         try:
             spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(texts), model_writer=buf, vocab_size=vocab_size, model_type=model_type,
-                character_coverage=character_coverage, pad_id=PAD, unk_id=UNK, bos_id=BOS, eos_id=EOS,
-                hard_vocab_limit=False, input_sentence_size=2_000_000, shuffle_input_sentence=True,
+                sentence_iterator=itertools.chain([first], texts), model_writer=buf, vocab_size=vocab_size,
+                model_type=model_type, character_coverage=character_coverage, pad_id=PAD, unk_id=UNK, bos_id=BOS,
+                eos_id=EOS, hard_vocab_limit=False, input_sentence_size=sample, shuffle_input_sentence=True,
                 normalization_rule_name=spm_rule(langs),
                 num_threads=2, minloglevel=2,
             )

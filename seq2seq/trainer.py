@@ -1,5 +1,6 @@
 """One training loop: teacher forcing, label-smoothed cross-entropy, clipping, LR schedule, validation by the
-run's metric (seq2seq.validation), early stopping, divergence checks, atomic checkpoints and exact resume.
+run's metric (seq2seq.validation), early stopping, divergence checks, atomic checkpoints and exact resume; in one
+process or data-parallel under torchrun (seq2seq.distributed), with gradient accumulation.
 """
 
 from __future__ import annotations
@@ -8,20 +9,23 @@ import math
 import random
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from seq2seq import UserError
-from seq2seq.batching import token_batches
+from seq2seq.batching import Batch, bucket_batches, step_share
 from seq2seq.config import Config
+from seq2seq.distributed import Dist
 from seq2seq.model import build_model
 from seq2seq.model.seq2seq import count_parameters
-from seq2seq.rundir import Interrupted, RunDir, StopSignals, writing
-from seq2seq.schedule import LossWatch, LRSchedule, Meter, rng_state, set_rng_state
+from seq2seq.resume import Resumable
+from seq2seq.rundir import Interrupted, NoRun, RunDir, StopSignals, writing
+from seq2seq.schedule import LossWatch, LRSchedule, Meter
 from seq2seq.tasks import make_task
 from seq2seq.loading import init_from, resolve_device
 from seq2seq.metrics import bleu_tokenize
@@ -35,42 +39,44 @@ class TrainingError(UserError):
     """Training cannot go on (a diverging or non-finite loss); the last good checkpoint is kept."""
 
 
-class Trainer:
+class Trainer(Resumable):
     """Trains `cfg` into `cfg.model_dir`, which it locks; `resume=True` continues exactly from `last.pt`."""
 
     def __init__(self, cfg: Config, resume: bool = False, progress: bool | None = None, log_stream=None):
         self.cfg = cfg
         self.dir = Path(cfg.model_dir)
         self.log_stream = log_stream or sys.stderr
-        self.progress = sys.stderr.isatty() if progress is None else progress
-        if resume and not (self.dir / "last.pt").is_file():
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        self.dist, self.device = Dist.from_env(resolve_device(cfg.train.device))  # one process: Dist()
+        self.progress = self.dist.main and (sys.stderr.isatty() if progress is None else progress)
+        if resume and self.dist.main and not (self.dir / "last.pt").is_file():
             raise UserError(f"--resume: no checkpoint to resume from in {self.dir} (last.pt is missing)")
-        self.run = RunDir(self.dir, self.say).open()
+        self.run = RunDir(self.dir, self.say).open() if self.dist.main else NoRun()  # rank 0 writes, alone
         try:
             self._setup(resume)
         except BaseException:
             self.run.release()
+            self.dist.close()
             raise
 
     def _setup(self, resume: bool) -> None:
-        cfg, t = self.cfg, self.cfg.train
-        if not resume and (self.dir / "last.pt").is_file():
+        cfg, t, main = self.cfg, self.cfg.train, self.dist.main
+        if main and not resume and (self.dir / "last.pt").is_file():
             raise UserError(f"{self.dir} already holds a training run; use --resume to continue it, "
                             f"or set model_dir to a new folder")
-        if resume:  # the saved config is the run's config; command-line overrides may change train/search only
+        if main and resume:  # the saved config is the run's config; command-line overrides may change train/search
             saved = self._saved_config()
             if saved.model != cfg.model or saved.data.joint_vocab != cfg.data.joint_vocab:
                 raise UserError("--resume: model or vocabulary settings differ from the saved run's config.yaml")
-        if t.threads:
-            torch.set_num_threads(t.threads)
-        self.device = resolve_device(t.device)
         random.seed(t.seed)
         torch.manual_seed(t.seed)
         with writing(self.dir):  # trains and writes the tokenizer(s) and the shortlist on a first run
-            self.task = make_task(cfg, self.dir, self.say)
+            self.task = make_task(cfg, self.dir, self.say, self.dist)
         self.src_tok, self.tgt_tok = self.task.src_tok, self.task.tgt_tok
-        with writing(self.dir / "config.yaml"):
-            cfg.save(self.dir / "config.yaml")
+        if main:
+            with writing(self.dir / "config.yaml"):
+                cfg.save(self.dir / "config.yaml")
         self.model = build_model(cfg.model, len(self.src_tok), len(self.tgt_tok)).to(self.device)
         if t.init_from and not resume:
             copied, kept = init_from(self.model, t.init_from, tuple(t.init_parts))
@@ -87,55 +93,20 @@ class Trainer:
         self._started: float | None = None
         self.elapsed = 0.0  # wall-clock seconds spent training before this process (restored by --resume)
         self.amp = t.amp and self.device.type == "cuda"
+        world = f"; {self.dist.world} processes" if self.dist.world > 1 else ""
         self.say(f"model: {count_parameters(self.model):,} parameters; vocab {len(self.src_tok)}/{len(self.tgt_tok)}; "
-                 f"device {self.device}")
+                 f"device {self.device}{world}")
+        state = self._load_last() if resume else {}
         if resume:
-            self._restore(self._load_last())
+            self._restore(state)
             self.say(f"resumed from {self.dir / 'last.pt'} at step {self.step}")
+        self._seed_rank(state.get("rng_ranks"))
+        self.net = self.dist.wrap(self.model)  # DistributedDataParallel under torchrun; the model itself in one process
         self.run.trim_log(self.step)
 
-    def _saved_config(self) -> Config:
-        from seq2seq.config import load_config
-
-        return load_config(self.dir / "config.yaml")
-
-    def _load_last(self) -> dict:
-        from seq2seq import checkpoint
-
-        return checkpoint.load(self.dir / "last.pt", map_location=self.device)
-
     def say(self, msg: str) -> None:
-        print(msg, file=self.log_stream, flush=True)
-
-    # -- checkpoints -------------------------------------------------------------------------------------
-    def _state(self) -> dict:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "schedule": self.schedule.state_dict(), "step": self.step, "epoch": self.epoch, "pos": self.pos,
-                "metric": self.metric.name, "best": vars(self.best), "best_bleu": self.best.bleu,
-                "bad_validations": self.bad_validations, "rng": rng_state(), "elapsed": self._elapsed(),
-                "watch": self.watch.state_dict(), "meter": self.meter.state_dict(), "config": self.cfg.to_dict()}
-
-    def _restore(self, s: dict) -> None:
-        saved = s.get("metric", "bleu")  # runs from before valid_metric were picked by BLEU
-        if saved != self.metric.name:
-            if self.cfg.train.valid_metric != "auto":
-                raise UserError(f"--resume: this run picks checkpoints by {saved}; train.valid_metric="
-                                f"{self.metric.name} would compare scores of different metrics (use {saved} or auto)")
-            self.metric.name = saved
-            self.say(f"validation metric: {saved} (the run's own, from last.pt)")
-        self.model.load_state_dict(s["model"])
-        self.optimizer.load_state_dict(s["optimizer"])
-        self.schedule.load_state_dict(s["schedule"])
-        self.step, self.epoch, self.pos = s["step"], s["epoch"], s["pos"]
-        self.best = Best(**s["best"]) if "best" in s else Best((s["best_bleu"], -math.inf), s["best_bleu"],
-                                                               s["best_bleu"])
-        self.best.rank = tuple(self.best.rank) if self.best.rank is not None else None
-        self.bad_validations, self.saved_step = s["bad_validations"], s["step"]
-        self.elapsed = s.get("elapsed", 0.0)
-        for part, key in ((self.watch, "watch"), (self.meter, "meter")):
-            if key in s:
-                part.load_state_dict(s[key])
-        set_rng_state(s["rng"])
+        if self.dist.main:
+            print(msg, file=self.log_stream, flush=True)
 
     def _elapsed(self) -> float:
         """Wall-clock training seconds so far, over all runs of this model directory."""
@@ -145,21 +116,12 @@ class Trainer:
         budget = self.cfg.train.max_minutes
         return bool(budget) and self._elapsed() >= budget * 60
 
-    def save_last(self) -> None:
-        self.run.save(self._state(), "last.pt")
-        self.saved_step = self.step
-
-    def _last_good(self) -> str:
-        if self.saved_step is not None and (self.dir / "last.pt").is_file():
-            return f"The last good checkpoint is {self.dir / 'last.pt'} (step {self.saved_step})"
-        return (f"No checkpoint was saved before it ({self.dir} holds no last.pt; the first validation is at step "
-                f"{self.cfg.train.valid_every})")
-
     # -- one step ----------------------------------------------------------------------------------------
     def loss(self, batch, reduction: str = "sum", smoothing: float | None = None) -> torch.Tensor:
         """Label-smoothed cross-entropy over target tokens (padding ignored)."""
+        net = self.net if self.model.training else self.model  # DDP's hooks in training only
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            logits, attn = self.model(batch.src, batch.src_lengths.to(self.device), batch.tgt_in)
+            logits, attn = net(batch.src, batch.src_lengths.to(self.device), batch.tgt_in)
         ls = self.cfg.train.label_smoothing if smoothing is None else smoothing
         loss = F.cross_entropy(logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD,
                                label_smoothing=ls, reduction=reduction)
@@ -175,16 +137,32 @@ class Trainer:
         return TrainingError(f"training diverged at step {self.step + 1}: {what}; stopped. {self._last_good()}; "
                              f"lower train.lr or set train.clip_norm, {then}")
 
-    def train_step(self, batch) -> tuple[float, float]:
-        """One update on `batch`; raises TrainingError, before updating, when the loss or gradient diverges."""
+    def train_step(self, batches: Batch | list[Batch], n_tokens: int | None = None,
+                   fill: int = 0) -> tuple[float, float]:
+        """One update on this process's `batches` (micro-batches, their gradients summed), each loss divided by
+        `n_tokens`, the target tokens of the whole step over all processes (default: those of `batches`), so
+        the update is that of one process on the global batch. The last `fill` batches have zero weight: at an
+        epoch's end a rank with fewer batches than the others still runs as many passes. Raises TrainingError,
+        before updating, when the loss or the gradient diverges; every rank reaches the same decision (the loss
+        is summed over the ranks, and the gradients, identical after DDP's sum, give the same norm)."""
+        batches = [batches] if isinstance(batches, Batch) else batches
+        n_tokens = n_tokens or sum(b.n_tgt_tokens for b in batches)
         self.model.train()
-        loss = self.loss(batch) / batch.n_tgt_tokens
-        value = loss.item()
+        self.optimizer.zero_grad(set_to_none=True)
+        value = 0.0
+        for k, batch in enumerate(batches):
+            last = k == len(batches) - 1
+            with nullcontext() if last or self.net is self.model else self.net.no_sync():  # sync once, at the end
+                loss = self.loss(batch) / n_tokens
+                if k >= len(batches) - fill:
+                    loss = loss * 0.0
+                else:
+                    value += loss.item()
+                loss.backward()
+        value = self.dist.sum(value)[0]
         problem = self.watch.problem(value)
         if problem:
             raise self._diverged(f"the training loss {problem}")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
         clip = self.cfg.train.clip_norm
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else float("inf"))
         if not torch.isfinite(norm):
@@ -201,17 +179,25 @@ class Trainer:
     def validate(self) -> dict:
         """Validation loss (no smoothing, per token), and BLEU and the run's metric of the decoded validation set."""
         self.model.eval()
-        total, n = 0.0, 0
-        for batch in self.task.valid_batches(self.cfg.train.batch_tokens):
-            batch = batch.to(self.device)
-            total += self.loss(batch, smoothing=0.0).item()
-            n += batch.n_tgt_tokens
+        d, total, n = self.dist, 0.0, 0
+        for k, batch in enumerate(self.task.valid_batches(self.cfg.train.batch_tokens)):
+            if k % d.world == d.rank:  # under torchrun each rank takes its share, and the sums are added up
+                batch = batch.to(self.device)
+                total += self.loss(batch, smoothing=0.0).item()
+                n += batch.n_tgt_tokens
+        total, n = d.sum(total, n)
         search = replace(self.cfg.search, beam=self.cfg.train.valid_beam, nbest=1)
-        hyps = self.task.decode_valid(self.model, search, self.device)
-        loss = total / max(n, 1)
-        bleu, score = self.metric.scores(hyps, self.task.valid_refs, loss)
-        return {"loss": loss, "ppl": math.exp(min(loss, 50)), "bleu": bleu, "score": score,
-                "example": hyps[0] if hyps else ""}
+        size = len(self.task.valid_refs[0])
+        mine = self.task.decode_valid(self.model, search, self.device,
+                                      slice(size * d.rank // d.world, size * (d.rank + 1) // d.world))
+        hyps = [h for part in d.gather(mine) for h in part]
+        v = None
+        if d.main:
+            loss = total / max(n, 1)
+            bleu, score = self.metric.scores(hyps, self.task.valid_refs, loss)
+            v = {"loss": loss, "ppl": math.exp(min(loss, 50)), "bleu": bleu, "score": score,
+                 "example": hyps[0] if hyps else ""}
+        return d.broadcast(v)  # every rank takes rank 0's numbers: the same best, schedule and early stopping
 
     def _after_validation(self, v: dict) -> bool:
         """best.pt, step and last checkpoints, the log row; True when early stopping says stop."""
@@ -251,10 +237,12 @@ class Trainer:
         SIGTERM stops after the step in progress, saves last.pt and raises `rundir.Interrupted`."""
         t = self.cfg.train
         self._lengths = self.task.lengths()
+        self._targets = np.asarray(self._lengths[1], dtype=np.int32) + 1  # each example's target tokens (+ EOS)
         self.stopping = self.step >= t.max_steps
         self._started = self.meter.w_start = time.perf_counter()
         try:
-            with StopSignals(self.say) as self.signals, self._progress_bar() as self.bar:
+            grace = 5.0 if self.dist.world > 1 else 0.0
+            with StopSignals(self.say, grace) as self.signals, self._progress_bar() as self.bar:
                 while not self.stopping and self.epoch < t.max_epochs:
                     self._run_epoch()
                 if not self.stopping:  # ran out of epochs
@@ -265,35 +253,43 @@ class Trainer:
             raise
         finally:
             self.run.release()
+            self.dist.close()
         return self._summary()
 
     def _run_epoch(self) -> None:
         """The current epoch's batches from `self.pos` on, until the epoch ends or training should stop."""
         t = self.cfg.train
-        batches = token_batches(*self._lengths, t.batch_tokens, seed=t.seed, epoch=self.epoch)
+        batches = bucket_batches(*self._lengths, t.batch_tokens, seed=t.seed, epoch=self.epoch)  # same on all ranks
         while self.pos < len(batches):
-            self._train_on(batches[self.pos])
+            self._train_on(batches)
             if self.stopping:
                 return
         self.epoch, self.pos = self.epoch + 1, 0
 
-    def _train_on(self, idx: list[int]) -> None:
-        """One step, its log row when due, validation when due; then a pending stop signal is obeyed."""
-        batch = self.task.batch(idx).to(self.device)
+    def _train_on(self, batches) -> None:
+        """One step on the epoch's next `accum_steps` x processes batches (this rank's share of them), its log row
+        when due, validation when due; then a pending stop signal is obeyed."""
+        d = self.dist
+        share, span = step_share(self.pos, len(batches), d.world, self.cfg.train.accum_steps, d.rank)
+        n_tokens = int(sum(self._targets[batches[i]].sum(dtype=np.int64) for i in range(self.pos, self.pos + span)))
+        fill = -(-span // d.world) - len(share)  # every rank runs as many passes as rank 0 (DDP's collectives)
+        mine = [self.task.batch(batches[i]).to(self.device) for i in share + [self.pos] * fill]
         tic = time.perf_counter()
-        loss, norm = self.train_step(batch)
-        self.pos += 1
-        self.meter.add(batch.n_tgt_tokens, loss, time.perf_counter() - tic)
+        loss, norm = self.train_step(mine, n_tokens, fill)
+        self.pos += span
+        self.meter.add(n_tokens, loss, time.perf_counter() - tic)
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{self.meter.tok_s:.0f}")
         if self.step % self.cfg.train.log_every == 0:
             self._log_train(norm)
-        self.stopping = self._validate_if_due()
-        if not self.stopping and self.signals.received is not None:
+        late, signum = d.flags(self.out_of_time(), self.signals.received)  # rank 0's clock, any rank's signal
+        self.stopping = self._validate_if_due(late)
+        signum = self.signals.received if d.world == 1 else signum  # one process: also a signal during validation
+        if not self.stopping and signum is not None:
             self.save_last()
             self.say(f"interrupted: saved {self.dir / 'last.pt'} at step {self.step}; continue with --resume")
-            raise Interrupted(self.signals.received)
+            raise Interrupted(signum)
 
     def _log_train(self, norm: float) -> None:
         rec = {"type": "train", "step": self.step, "epoch": self.epoch, **self.meter.row(),
@@ -303,10 +299,9 @@ class Trainer:
             self.say(f"step {rec['step']} | epoch {self.epoch} | loss {rec['loss']:.3f} | "
                      f"lr {rec['lr']:.2e} | {rec['tok_s']:.0f} tgt tok/s")
 
-    def _validate_if_due(self) -> bool:
+    def _validate_if_due(self, out_of_time: bool) -> bool:
         """Validate at every valid_every steps, at max_steps and when time is up; True when training should stop."""
         t = self.cfg.train
-        out_of_time = self.out_of_time()
         if not (self.step % t.valid_every == 0 or self.step >= t.max_steps or out_of_time):
             return False
         stop = self._after_validation(self.validate())

@@ -7,7 +7,11 @@ import random
 import pytest
 import torch
 
-from seq2seq.batching import FilterStats, collate, filter_pairs, pad, token_batches
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from seq2seq.batching import FilterStats, bucket_batches, collate, filter_pairs, pad, step_share, token_batches
 from seq2seq.tokenizer import BOS, EOS, PAD
 
 
@@ -190,3 +194,60 @@ def test_without_seed_length_order():
     # ties keep the input order, so the result does not depend on any randomness
     assert flat == sorted(range(len(src)), key=lambda i: (tgt[i], src[i], i))
     assert token_batches(src, tgt, 300) == batches
+
+
+def _previous_token_batches(src_lens, tgt_lens, batch_tokens, seed=None, epoch=0):
+    """The list-based definition bucket_batches replaced (kept here as the oracle): same batches, same order."""
+    rng = random.Random(None if seed is None else seed * 100_003 + epoch)
+    keys = [rng.random() for _ in src_lens] if seed is not None else [0.0] * len(src_lens)
+    order = sorted(range(len(src_lens)), key=lambda i: (tgt_lens[i], src_lens[i], keys[i]))
+    batches, cur, widest = [], [], 0
+    for i in order:
+        w = max(widest, tgt_lens[i] + 1, src_lens[i] + 1)
+        if cur and w * (len(cur) + 1) > batch_tokens:
+            batches.append(cur)
+            cur, w = [], max(tgt_lens[i], src_lens[i]) + 1
+        cur.append(i)
+        widest = w
+    if cur:
+        batches.append(cur)
+    if seed is not None:
+        rng.shuffle(batches)
+    return batches
+
+
+@pytest.mark.parametrize("seed,epoch", [(None, 0), (1, 0), (1, 3), (12345, 7)])
+@pytest.mark.parametrize("budget", [1, 50, 400, 3000])
+def test_compact_batches_equal_the_list_based_definition(seed, epoch, budget):
+    """Exact resume and the shipped recipes' loss curves depend on the batches being the very same ones."""
+    src, tgt = _lengths()
+    got = bucket_batches(np.array(src, dtype=np.int16), np.array(tgt, dtype=np.int16), budget, seed, epoch)
+    assert [b.tolist() for b in got] == _previous_token_batches(src, tgt, budget, seed, epoch)
+    assert all(b.dtype.kind == "i" for b in got)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n_batches=st.integers(0, 40), world=st.integers(1, 5), accum=st.integers(1, 4), start=st.integers(0, 40))
+def test_step_share_deals_every_batch_to_one_rank_once(n_batches, world, accum, start):
+    """Whatever the world size and accumulation, and from any resumed position, an epoch's remaining batches are
+    dealt out exactly once; every rank takes part in the same number of steps, with at most `accum` batches."""
+    pos, seen, steps = min(start, n_batches), [], 0
+    while pos < n_batches:
+        shares = [step_share(pos, n_batches, world, accum, r) for r in range(world)]
+        spans = {span for _, span in shares}
+        assert len(spans) == 1  # every rank agrees on how far the step goes
+        for mine, _ in shares:
+            assert len(mine) <= accum
+            seen += mine
+        pos += spans.pop()
+        steps += 1
+    assert sorted(seen) == list(range(min(start, n_batches), n_batches))
+    assert steps == -(-(n_batches - min(start, n_batches)) // (world * accum))  # ceil: the last step may be short
+
+
+def test_step_share_hand_computed():
+    # 2 ranks, 2 micro-batches each: step 0 takes batches 0..3, rank 0 gets 0 and 2, rank 1 gets 1 and 3
+    assert step_share(0, 10, 2, 2, 0) == ([0, 2], 4) and step_share(0, 10, 2, 2, 1) == ([1, 3], 4)
+    # the epoch's last step has only batch 9: rank 0 takes it, rank 1 has none (it joins with a zero-weight batch)
+    assert step_share(9, 10, 2, 2, 0) == ([9], 1) and step_share(9, 10, 2, 2, 1) == ([], 1)
+    assert step_share(4, 10, 1, 3, 0) == ([4, 5, 6], 3)  # one process accumulating 3 batches

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from seq2seq import UserError
-from seq2seq.corpus import load_pairs, read_lines
+from seq2seq.corpus import count_pairs, load_pairs, pair_chunks, read_lines
 
 
 def _write(path, text: str):
@@ -169,3 +169,50 @@ def test_empty_file_is_called_empty(tmp_path):
         load_pairs(empty, other)
     with pytest.raises(UserError, match="is empty"):
         load_pairs(table=_write(tmp_path / "t.tsv", ""))
+
+
+# --- streaming ------------------------------------------------------------------------------------------------
+
+def _streamed(**kw):
+    chunks = list(pair_chunks(size=2, **kw))
+    assert all(len(s) == len(t) <= 2 for s, t in chunks)
+    return [x for s, _ in chunks for x in s], [x for _, t in chunks for x in t]
+
+
+@pytest.mark.parametrize("src_text,tgt_text", [
+    ("Hello, world!\nThe cat.\nÜber straße – ok\n", "Hallo, Welt!\nDie Katze.\nover street - ok\n"),
+    ("one\n\nthree\n\n\nsix\n", "eins\nzwei\n\nvier\n\nsechs\n"),  # empty lines kept
+    ("a\r\nb\r\nc", "x\ry\nz\n"),  # CRLF, lone CR, no final newline
+    ("\ufeffbom\n  a  \n", "x\n\t\n"),  # a BOM and whitespace stay as read_lines has them
+])
+def test_streamed_pairs_equal_load_pairs(tmp_path, src_text, tgt_text):
+    src, tgt = _write(tmp_path / "a.src", src_text), _write(tmp_path / "a.tgt", tgt_text)
+    assert _streamed(src=src, tgt=tgt) == load_pairs(src, tgt)
+    assert count_pairs(src, tgt) == len(load_pairs(src, tgt)[0])
+    assert _streamed(src=src, tgt=tgt, limit=2) == tuple(x[:2] for x in load_pairs(src, tgt))
+
+
+def test_streamed_tables_equal_load_pairs(tmp_path):
+    tsv = _write(tmp_path / "d.tsv", "Hello\tHallo\n\n1\t2\nNA\tnull\r\n")
+    assert _streamed(table=tsv) == load_pairs(table=tsv)
+    rows = [{"en": "Hello", "de": "Hallo", "id": 1}, {"en": "Two", "de": 2}, {"en": "3", "de": "drei"}]
+    jsonl = _write(tmp_path / "d.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    assert _streamed(table=jsonl, src_key="en", tgt_key="de") == load_pairs(table=jsonl, src_key="en", tgt_key="de")
+
+
+def test_streamed_errors_are_load_pairs_errors(tmp_path):
+    src, tgt = _write(tmp_path / "a.src", "1\n2\n3\n"), _write(tmp_path / "a.tgt", "1\n2\n")
+    with pytest.raises(UserError, match="a.src has 3 lines, .*a.tgt has 2"):
+        count_pairs(src, tgt)
+    with pytest.raises(UserError, match="a.tgt has 2 lines, .*a.src has 3"):
+        count_pairs(tgt, src)
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"ok\n\xff\xfe\xfa broken\n")
+    with pytest.raises(UserError, match="bad.txt as UTF-8"):
+        count_pairs(bad, src)
+    with pytest.raises(UserError, match="d.tsv:2: expected 2"):
+        count_pairs(table=_write(tmp_path / "d.tsv", "a\tb\nc\td\te\n"))
+    with pytest.raises(UserError, match="missing column"):
+        count_pairs(table=_write(tmp_path / "d.jsonl", '{"src": "a"}\n'))
+    with pytest.raises(UserError, match="not found"):
+        count_pairs(tmp_path / "none", src)

@@ -146,3 +146,26 @@ def test_model_dir_that_is_a_file(tmp_path):
     with pytest.raises(UserError, match="is a file"):
         Trainer(tiny_config(tmp_path), progress=False)
     assert (tmp_path / "model").read_text() == "mine"
+
+
+def test_a_signal_forwarded_within_the_grace_period_counts_once(monkeypatch):
+    """Under torchrun a Ctrl-C reaches a worker twice (the terminal's, then torchrun's): within `grace` seconds the
+    second is the same request; later, a second signal still stops at once."""
+    import signal as sig
+
+    from seq2seq.rundir import StopSignals
+
+    clock = [100.0]
+    monkeypatch.setattr("seq2seq.rundir.time.monotonic", lambda: clock[0])
+    with StopSignals(lambda m: None, grace=5.0) as s:
+        os.kill(os.getpid(), sig.SIGINT)
+        clock[0] += 1.0
+        os.kill(os.getpid(), sig.SIGINT)  # forwarded: no KeyboardInterrupt
+        assert s.received == sig.SIGINT
+        clock[0] += 10.0
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), sig.SIGINT)
+    with StopSignals(lambda m: None) as s:  # one process: no grace
+        os.kill(os.getpid(), sig.SIGTERM)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), sig.SIGTERM)

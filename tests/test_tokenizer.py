@@ -189,3 +189,25 @@ def test_full_disk_while_writing_the_model(tmp_path, monkeypatch):
         Tokenizer.train(_sentences(50), tmp_path / "spm.model", vocab_size=100)
     assert str(e.value) == f"cannot write {tmp_path / 'spm.model'}: No space left on device"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_train_on_a_stream_and_on_a_sample(tmp_path):
+    """A generator (a corpus streamed from disk) trains the same model as the list; with `sample` smaller than the
+    input, sentencepiece trains on a random sample, the same one every time (fixed seed)."""
+    texts = _sentences(300)
+    listed = Tokenizer.train(texts, tmp_path / "a.model", vocab_size=80)
+    streamed = Tokenizer.train((t for t in texts), tmp_path / "b.model", vocab_size=80)
+    assert (tmp_path / "a.model").read_bytes() == (tmp_path / "b.model").read_bytes()
+    sampled = [Tokenizer.train(iter(texts), tmp_path / f"s{i}.model", vocab_size=80, sample=150) for i in (1, 2)]
+    assert (tmp_path / "s1.model").read_bytes() == (tmp_path / "s2.model").read_bytes()
+    assert (tmp_path / "s1.model").read_bytes() != (tmp_path / "a.model").read_bytes()
+    assert sampled[0].decode(sampled[0].encode(texts[:5])) == texts[:5] and listed.encode(["a"]) == streamed.encode(["a"])
+
+
+def test_from_bytes_is_the_same_model(tok):
+    """How torchrun's other ranks get rank 0's tokenizer."""
+    again = Tokenizer.from_bytes(tok.to_bytes())
+    texts = _sentences(20, seed=3)
+    assert again.encode(texts) == tok.encode(texts) and len(again) == len(tok)
+    with pytest.raises(UserError, match="not a sentencepiece model"):
+        Tokenizer.from_bytes(b"junk")

@@ -171,9 +171,9 @@ def test_time_budget_stops_validates_and_carries_over_resume(tmp_path, monkeypat
     trainer = Trainer(cfg, progress=False)
     real_step = trainer.train_step
 
-    def step(batch):  # every step "takes" 25 seconds: the budget runs out at step 3
+    def step(*args, **kw):  # every step "takes" 25 seconds: the budget runs out at step 3
         clock[0] += 25.0
-        return real_step(batch)
+        return real_step(*args, **kw)
 
     trainer.train_step = step
     summary = trainer.train()
@@ -183,7 +183,7 @@ def test_time_budget_stops_validates_and_carries_over_resume(tmp_path, monkeypat
     cfg.train.max_minutes = 2.0  # 45 more seconds: two more steps
     resumed = Trainer(cfg, resume=True, progress=False)
     assert resumed.elapsed == pytest.approx(75.0)
-    resumed.train_step = lambda batch, real=resumed.train_step: (clock.__setitem__(0, clock[0] + 25.0), real(batch))[1]
+    resumed.train_step = lambda *a, real=resumed.train_step, **kw: (clock.__setitem__(0, clock[0] + 25), real(*a, **kw))[1]
     assert resumed.train()["step"] == 5
 
 
@@ -267,8 +267,8 @@ def test_resume_keeps_the_runs_metric(tmp_path):
 def _send_sigterm_at(trainer, step: int) -> None:
     real = trainer.train_step
 
-    def train_step(batch):
-        out = real(batch)
+    def train_step(*args, **kw):
+        out = real(*args, **kw)
         if trainer.step == step:
             os.kill(os.getpid(), signal.SIGTERM)
         return out
@@ -343,3 +343,25 @@ def test_resume_from_a_last_pt_written_before_valid_metric(tmp_path):
     resumed = Trainer(cfg, resume=True, progress=False)
     assert resumed.metric.name == "bleu" and resumed.best.score == 3.5 and resumed.schedule.best == (3.5, -math.inf)
     assert resumed.train()["step"] == 4
+
+
+def test_accumulated_batches_make_the_update_of_their_union(tmp_path):
+    """train_step on two micro-batches (gradients summed, each loss divided by both batches' target tokens) gives
+    the update of one batch holding both: the same loss and, to float tolerance, the same weights."""
+    from seq2seq.batching import collate
+
+    cfg = tiny_config(tmp_path / "a", data=reverse_files(tmp_path / "data", n_train=200, n_valid=10))
+    a = Trainer(cfg, progress=False)
+    torch.manual_seed(5)
+    b = Trainer(tiny_config(tmp_path / "b", data=reverse_files(tmp_path / "data", n_train=200, n_valid=10)),
+                progress=False)
+    b.model.load_state_dict(a.model.state_dict())
+    first, second = list(range(0, 7)), list(range(7, 20))
+    rows = lambda idx: ([a.task.src[i] for i in idx], [a.task.tgt[i] for i in idx])  # noqa: E731
+    loss_a, _ = a.train_step([a.task.batch(first), a.task.batch(second)])
+    loss_b, _ = b.train_step(collate(*(x + y for x, y in zip(rows(first), rows(second)))))
+    assert loss_a == pytest.approx(loss_b, rel=1e-5)
+    for (name, pa), pb in zip(a.model.named_parameters(), b.model.parameters()):
+        assert torch.allclose(pa, pb, atol=1e-6), name
+    a.run.release()
+    b.run.release()

@@ -16,11 +16,14 @@ def register(sub) -> None:
                 "train.valid_metric (auto: BLEU, or exact match when most validation references are shorter than "
                 "4 tokens). Any config value can be overridden with --set; --resume continues exactly where "
                 "last.pt stopped. Ctrl-C or SIGTERM stops after the step in progress and saves last.pt; one "
-                "trainer at a time per model_dir (train.lock).",
+                "trainer at a time per model_dir (train.lock). `torchrun --nproc_per_node N -m seq2seq train ...` "
+                "trains data-parallel (one process per GPU, or several on a CPU); train.accum_steps sums several "
+                "batches per update.",
                 examples=["seq2seq train configs/example-reverse.yaml",
                           "seq2seq train configs/example-reverse.yaml --set train.valid_metric=exact",
                           "seq2seq train configs/multi30k-en-de.yaml --set model.cell=gru train.lr=5e-4",
-                          "seq2seq train configs/multi30k-en-de.yaml --resume"])
+                          "seq2seq train configs/multi30k-en-de.yaml --resume",
+                          "seq2seq train configs/multi30k-en-de.yaml --set train.accum_steps=4"])
     t.add_argument("config", help="YAML config (see configs/)")
     t.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="override config values, e.g. --set model.cell=gru train.lr=0.0005")
@@ -63,7 +66,8 @@ def _cmd_train(args) -> int:
         summary = trainer.train()
     except Interrupted as e:  # last.pt is saved and the trainer said so; exit as the signal asks (130, 143)
         return 128 + e.signum
-    print(json.dumps(summary))
+    if trainer.dist.main:  # under torchrun, rank 0 speaks for the run
+        print(json.dumps(summary))
     return 0
 
 
