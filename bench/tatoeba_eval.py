@@ -38,10 +38,10 @@ def main() -> None:
     data = {s: (read_lines(f"{args.root}/{s}.{src_lang}"), read_lines(f"{args.root}/{s}.{tgt_lang}")) for s in args.splits}
 
     grid = len(args.beams) * len(args.alphas) > 1
-    best = None
+    best = None if grid else (0.0, args.beams[0], args.alphas[0])  # one setting: nothing to choose
     if grid:
         print("| beam | alpha | dev BLEU |\n|---|---|---|")
-    for beam in args.beams:
+    for beam in args.beams if grid else []:
         for alpha in args.alphas:
             score = corpus_scores(tr.translate(data["dev"][0], beam=beam, alpha=alpha), data["dev"][1],
                                   metrics=("bleu",), tokenize=tokenize)["bleu"].score
@@ -50,7 +50,7 @@ def main() -> None:
             if best is None or score > best[0]:
                 best = (score, beam, alpha)
     _, beam, alpha = best
-    print(f"\n{args.model} ({src_lang}->{tgt_lang}), beam {beam}, alpha {alpha} (chosen on dev)\n")
+    print(f"\n{args.model} ({src_lang}->{tgt_lang}), beam {beam}, alpha {alpha} {'(chosen on dev)' if grid else ''}\n")
     print("| set | BLEU | chrF | sentences/s |\n|---|---|---|---|")
     sigs = {}
     for split in args.splits:

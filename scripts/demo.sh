@@ -21,6 +21,14 @@ print(en_de.translate(["A man rides a horse.", "Children play in the snow."], be
     $S2S translate --from de --to en "Ein Mann fährt mit dem Fahrrad über eine Brücke." \
       "Zwei Hunde spielen im Schnee."
   fi
+  if [ -f checkpoints/tatoeba-zh-en/config.yaml ]; then
+    echo "== Chinese -> English (--from zh; Traditional characters and full-width punctuation are fine)"
+    $S2S translate --from zh --to en "我昨天上学迟到了。" "這本書很有意思。" "你叫什么名字？"
+  fi
+  if [ -f checkpoints/tatoeba-en-zh/config.yaml ]; then
+    echo "== English -> Chinese"
+    $S2S translate --from en --to zh "I was late for school yesterday." "Where is the train station?"
+  fi
   if [ -f checkpoints/flickr8k-en/config.yaml ]; then
     F8K=../shared/data/flickr8k
     imgs=$(head -3 "$F8K/Flickr_8k.testImages.txt" 2>/dev/null | sed "s#^#$F8K/images/#" || true)
