@@ -1,8 +1,9 @@
-"""seq2seq: recurrent encoder-decoder models for translation and image captioning.
+"""seq2seq: recurrent encoder-decoder models for translation and image captioning, and RNN language models.
 
     from seq2seq import Translator, Captioner
     Translator.load("multi30k-en-de").translate("A dog runs.")      # -> one German sentence
     Captioner.load("flickr8k-en").caption("photo.jpg")               # -> one caption
+    LanguageModel.load("runs/lm-en").score(["A dog runs."])          # -> log-probabilities, perplexity
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
-__all__ = ["Translator", "Captioner", "SearchConfig", "UserError", "__version__"]
+__all__ = ["Translator", "Captioner", "LanguageModel", "SearchConfig", "UserError", "__version__"]
 
 if TYPE_CHECKING:  # imported lazily at run time, so that `import seq2seq` stays light
     from seq2seq.caption import Captioner
     from seq2seq.config import SearchConfig
+    from seq2seq.lm import LanguageModel
     from seq2seq.translate import Translator
 
 
@@ -31,6 +33,10 @@ def __getattr__(name: str):
         from seq2seq.caption import Captioner
 
         return Captioner
+    if name == "LanguageModel":
+        from seq2seq.lm import LanguageModel
+
+        return LanguageModel
     if name == "SearchConfig":
         from seq2seq.config import SearchConfig
 

@@ -30,15 +30,19 @@ class Caption:
 @torch.inference_mode()
 def caption_sources(model, tok: Tokenizer, sources: list[torch.Tensor], search: SearchConfig,
                     device: torch.device, return_attention: bool = False,
-                    progress: Callable[[int], None] | None = None) -> list[Caption]:
-    """Caption a list of encoder inputs: cached features (N, C) or transformed images (3, H, W)."""
+                    progress: Callable[[int], None] | None = None, lms: dict | None = None) -> list[Caption]:
+    """Caption a list of encoder inputs: cached features (N, C) or transformed images (3, H, W). With search.lm
+    and lm_weight, shallow fusion with that language model (loaded into `lms`, a cache)."""
+    from seq2seq.lm import fusion_lm, with_lm
+
+    lm = fusion_lm({} if lms is None else lms, search, device, tok)
     model.eval()
     out: list[Caption] = []
     for s in range(0, len(sources), search.batch_size):
         x = torch.stack(sources[s : s + search.batch_size]).to(device).float()
         lengths = torch.ones(x.size(0), dtype=torch.long)
-        enc = model.encode(x, lengths)
-        hyp = decode(FastStep(model.decoder), enc, lengths, search.beam, search.alpha, search.nbest,
+        stepper, enc = with_lm([FastStep(model.decoder)], [model.encode(x, lengths)], [1.0], lm, search.lm_weight)
+        hyp = decode(stepper, enc, lengths, search.beam, search.alpha, search.nbest,
                      search.max_len_ratio, search.max_len_offset, return_attention,
                      no_repeat_ngram=search.no_repeat_ngram)
         for k in range(x.size(0)):
@@ -74,6 +78,7 @@ class Captioner:
         self.model, self.tok, self.search = model, tok, search or SearchConfig()
         self.device, self.image_size, self.image_transform = torch.device(device), image_size, image_transform
         self.config, self.model_dir = config, model_dir
+        self.lms: dict = {}  # shallow fusion's language models (search.lm), loaded on first use
 
     @classmethod
     def load(cls, name_or_dir: str | Path, device: str = "auto", *, checkpoint: str | None = None,
@@ -106,7 +111,7 @@ class Captioner:
             im = as_rgb(im, i)
             sources.append(tf(im))  # (3, S, S)
             regions.append(region(*im.size, size, transform))
-        out = caption_sources(self.model, self.tok, sources, s, self.device, return_attention, progress)
+        out = caption_sources(self.model, self.tok, sources, s, self.device, return_attention, progress, self.lms)
         for c, r in zip(out, regions):
             c.region = r
         return out

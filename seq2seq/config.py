@@ -58,11 +58,9 @@ class DataConfig:
     def validate(self) -> None:
         has_pair = self.train_src is not None or self.train_tgt is not None
         _check(not (has_pair and self.train), "give data.train_src/data.train_tgt or data.train, not both")
-        _check(not has_pair or None not in (self.train_src, self.train_tgt),
-               "data.train_src and data.train_tgt go together")
         _choice("data.spm_type", self.spm_type, ("unigram", "bpe", "char", "word"))
-        _check(self.vocab_size >= 8, "data.vocab_size must be >= 8")
-        _check(0 < self.character_coverage <= 1, "data.character_coverage must be in (0, 1]")
+        _check(self.vocab_size >= 8 and 0 < self.character_coverage <= 1,
+               "need data.vocab_size >= 8 and data.character_coverage in (0, 1]")
         _check(1 <= self.min_len <= self.max_len, "need 1 <= data.min_len <= data.max_len")
         _check(self.max_ratio >= 1 and self.max_valid >= 0 and self.spm_sample >= 1,
                "need data.max_ratio >= 1, data.max_valid >= 0 and data.spm_sample >= 1")
@@ -79,7 +77,7 @@ ATTENTIONS = ("bahdanau", "dot", "general", "none")
 class ModelConfig:
     """The encoder-decoder's shape: cells, depth, attention and the deep-RNN options."""
 
-    encoder: str = "text"  # text | image (captioning)
+    encoder: str = "text"  # text | image (captioning) | none (a language model: the decoder alone)
     cell: str = "lstm"  # lstm | gru | rnn (Elman, tanh)
     emb_dim: int = 256
     hidden: int = 512  # encoder output size (both directions together) and decoder hidden size
@@ -103,7 +101,7 @@ class ModelConfig:
     finetune_blocks: int = 0  # 0 = frozen backbone (features cached); N = fine-tune its last N blocks
 
     def validate(self) -> None:
-        _choice("model.encoder", self.encoder, ("text", "image"))
+        _choice("model.encoder", self.encoder, ("text", "image", "none"))
         _choice("model.cell", self.cell, CELLS)
         _choice("model.attention", self.attention, ATTENTIONS)
         for name in ("emb_dim", "hidden", "enc_layers", "dec_layers"):
@@ -113,8 +111,10 @@ class ModelConfig:
         _check(all(0 <= p < 1 for p in (self.dropout, self.emb_dropout, self.word_dropout)), "dropouts must be in [0, 1)")
         _check(not (self.input_feeding and self.attention == "none"), "model.input_feeding needs attention")
         _choice("model.backbone", self.backbone, ("efficientnet_lite0", "resnet18", "resnet34", "resnet50", "small"))
-        if self.encoder == "image":
-            _check(not self.share_embeddings, "model.share_embeddings needs a text encoder")
+        _check(self.encoder == "text" or not self.share_embeddings, "model.share_embeddings needs a text encoder")
+        _check(self.encoder != "none" or (self.attention == "none" and not self.input_feeding),
+               "a language model (model.encoder=none) has nothing to attend to: set model.attention=none and "
+               "model.input_feeding=false")
 
 
 @dataclass
@@ -158,15 +158,13 @@ class TrainConfig:
         _choice("train.device", self.device, ("auto", "cpu", "cuda"))
         _choice("train.valid_metric", self.valid_metric, ("auto", "bleu", "chrf", "exact", "loss"))
         _check(self.batch_tokens >= 1, "train.batch_tokens must be >= 1")
-        _check(self.lr > 0, "train.lr must be > 0")
-        _check(0 <= self.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
+        _check(self.lr > 0 and 0 <= self.label_smoothing < 1, "need train.lr > 0 and train.label_smoothing in [0, 1)")
         _check(self.clip_norm >= 0, "train.clip_norm must be >= 0")
         _check(0 < self.decay_factor <= 1, "train.decay_factor must be in (0, 1]")
-        for name in ("max_steps", "max_epochs", "valid_every", "valid_beam", "log_every", "accum_steps"):
-            _check(getattr(self, name) >= 1, f"train.{name} must be >= 1")
-        for name in ("warmup_steps", "early_stopping", "keep_last", "threads", "decay_patience", "attn_reg",
-                     "max_minutes"):
-            _check(getattr(self, name) >= 0, f"train.{name} must be >= 0")
+        for least, names in ((1, "max_steps max_epochs valid_every valid_beam log_every accum_steps"),
+                             (0, "warmup_steps early_stopping keep_last threads decay_patience attn_reg max_minutes")):
+            for name in names.split():
+                _check(getattr(self, name) >= least, f"train.{name} must be >= {least}")
         _check(isinstance(self.betas, (list, tuple)) and len(self.betas) == 2
                and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in self.betas),
                "train.betas must be two numbers")
@@ -185,15 +183,18 @@ class SearchConfig:
     batch_size: int = 64  # sentences per batch
     shortlist: bool = True  # translation: score only the model's lexical shortlist, when it has one
     no_repeat_ngram: int = 0  # n > 0: no output holds an n-gram twice ("a dog and a dog and ...")
+    lm: str | None = None  # shallow fusion: a language model of the target language (folder or shipped name) ...
+    lm_weight: float = 0.0  # ... whose weight x log-probability is added at every step (0: not used)
 
     def validate(self) -> None:
-        _check(self.beam >= 1, "search.beam must be >= 1")
         _check(1 <= self.nbest <= self.beam, "need 1 <= search.nbest <= search.beam")
         _check(0 <= self.alpha <= 10, "search.alpha must be in [0, 10]")  # GNMT uses 0.6-1.0; NaN fails too
         _check(0 <= self.max_len_ratio <= 100 and 1 <= self.max_len_offset <= 10_000,
                "need 0 <= search.max_len_ratio <= 100 and 1 <= search.max_len_offset <= 10000")
         _check(self.batch_size >= 1 and self.no_repeat_ngram >= 0, "need search.batch_size >= 1 and "
                "search.no_repeat_ngram >= 0")
+        _check(0 <= self.lm_weight <= 10 and (self.lm or not self.lm_weight),
+               "need 0 <= search.lm_weight <= 10, and search.lm (a language model) when it is not 0")
 
     def updated(self, **settings) -> "SearchConfig":
         """A validated copy with these settings changed (a None value leaves a setting as it is)."""
@@ -215,14 +216,20 @@ class Config:
     def validate(self) -> "Config":
         for part in (self.data, self.model, self.train, self.search):
             part.validate()
-        if self.model.share_embeddings:
-            _check(self.data.joint_vocab, "model.share_embeddings needs data.joint_vocab")
+        d = self.data
+        _check(d.joint_vocab or not self.model.share_embeddings, "model.share_embeddings needs data.joint_vocab")
+        _check(self.task == "lm" or None not in (d.train_src, d.train_tgt) or d.train_src is d.train_tgt is None,
+               "data.train_src and data.train_tgt go together")
+        if self.task == "lm":
+            _check(d.train_src is d.valid_src is d.train is d.valid is None, "a language model (model.encoder=none) "
+                   "reads monolingual text: data.train_tgt and data.valid_tgt only")
+            _choice("train.valid_metric (language model)", self.train.valid_metric, ("auto", "loss"))
         return self
 
     @property
     def task(self) -> str:
-        """'caption' for an image encoder, else 'translate': the one place the model's kind is read."""
-        return "caption" if self.model.encoder == "image" else "translate"
+        """'caption' for an image encoder, 'lm' for none, else 'translate': the one place the model's kind is read."""
+        return {"image": "caption", "none": "lm"}.get(self.model.encoder, "translate")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -240,10 +247,7 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "sea
 
 
 def valid_keys() -> list[str]:
-    keys = ["model_dir"]
-    for section, cls in SECTIONS.items():
-        keys += [f"{section}.{f.name}" for f in dataclasses.fields(cls)]
-    return keys
+    return ["model_dir"] + [f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
 
 
 def _set(raw: dict, dotted: str, value: Any) -> None:
@@ -253,10 +257,8 @@ def _set(raw: dict, dotted: str, value: Any) -> None:
     if len(parts) == 1:
         raw[parts[0]] = value
         return
-    section = raw.get(parts[0])
-    if section is None:
-        section = raw[parts[0]] = {}
-    elif not isinstance(section, dict):
+    section = raw[parts[0]] = {} if raw.get(parts[0]) is None else raw[parts[0]]
+    if not isinstance(section, dict):
         raise UserError(f"config section {parts[0]!r} must be a mapping")
     section[parts[1]] = value
 
@@ -272,8 +274,7 @@ def from_dict(raw: dict, overrides: list[str] | None = None) -> Config:
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
         if key in SECTIONS:
-            if value is None:
-                value = {}
+            value = {} if value is None else value
             if not isinstance(value, dict):
                 raise UserError(f"config section {key!r} must be a mapping")
             for sub in value:
@@ -297,8 +298,7 @@ def _check_types(cfg: Config) -> None:
     for section in SECTIONS:
         part = getattr(cfg, section)
         for f in dataclasses.fields(part):
-            value = getattr(part, f.name)
-            default = f.default if f.default is not dataclasses.MISSING else None
+            value, default = getattr(part, f.name), (f.default if f.default is not dataclasses.MISSING else None)
             if value is None:
                 continue
             if default is None:  # optional paths and names
@@ -324,9 +324,8 @@ def _check_types(cfg: Config) -> None:
             elif isinstance(default, str):
                 _check(isinstance(value, str), f"{section}.{f.name} must be a string, got {value!r}")
             elif isinstance(default, tuple):
-                _check(isinstance(value, (list, tuple)), f"{section}.{f.name} must be a list, got {value!r}")
-                _check(all(not isinstance(v, float) or math.isfinite(v) for v in value),
-                       f"{section}.{f.name} must hold finite numbers, got {value!r}")
+                _check(isinstance(value, (list, tuple)) and all(not isinstance(v, float) or math.isfinite(v)
+                       for v in value), f"{section}.{f.name} must be a list (of finite numbers), got {value!r}")
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
@@ -339,8 +338,8 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except UnicodeDecodeError as e:
-            raise UserError(f"config file {path} is not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r})"
-                            ) from None
+            bad = e.object[e.start : e.start + 1]
+            raise UserError(f"config file {path} is not UTF-8 text (byte {e.start}: {bad!r})") from None
         except OSError as e:
             raise UserError(f"cannot read config file {path}: {e.strerror}") from None
         except yaml.YAMLError as e:

@@ -61,7 +61,7 @@ def _describe(d: Path) -> dict:
     if not isinstance(cfg, dict):
         raise UserError(f"{d / 'config.yaml'}: not a model config (a mapping of data/model/train/search)")
     data, model = cfg.get("data") or {}, cfg.get("model") or {}
-    return {"path": d, "task": "caption" if model.get("encoder") == "image" else "translate",
+    return {"path": d, "task": {"image": "caption", "none": "lm"}.get(model.get("encoder"), "translate"),
             "src_lang": data.get("src_lang"), "tgt_lang": data.get("tgt_lang"), "summary": card_summary(d)}
 
 

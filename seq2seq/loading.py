@@ -1,5 +1,5 @@
 """From a model's name or directory to a model ready to decode: the device, the weights (best, last or an
-average), int8 quantization, the tokenizers and shortlist, and the model's task (translate or caption)."""
+average), int8 quantization, the tokenizers and shortlist, and the model's task (translate, caption or lm)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def quantize_dynamic(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def model_task(model_dir: str | Path) -> str:
-    """'translate' or 'caption', from a model directory's config.yaml."""
+    """'translate', 'caption' or 'lm', from a model directory's config.yaml."""
     return load_config(Path(model_dir) / "config.yaml").task
 
 
@@ -98,7 +98,7 @@ class Loaded:
 
 def load(name_or_dir: str | Path, device: str = "auto", *, quantize: bool = False, checkpoint: str | None = None,
          task: str | None = None) -> Loaded:
-    """A shipped model's name or a model directory -> Loaded; `task` ('translate'/'caption'), when given, must
+    """A shipped model's name or a model directory -> Loaded; `task` ('translate'/'caption'/'lm'), when given, must
     match the model's."""
     from seq2seq.checkpoint import BACKBONE_PREFIX, backbone_from_package
     from seq2seq.hub import resolve
@@ -111,7 +111,7 @@ def load(name_or_dir: str | Path, device: str = "auto", *, quantize: bool = Fals
         raise UserError(f"{model_dir} is not a model directory: config.yaml is missing")
     cfg = load_config(model_dir / "config.yaml")
     if task is not None and cfg.task != task:
-        kind = {"translate": "a translation", "caption": "a captioning"}
+        kind = {"translate": "a translation", "caption": "a captioning", "lm": "a language"}
         raise UserError(f"{model_dir} is {kind[cfg.task]} model, not {kind[task]} model")
     dev = resolve_device(device)
     if quantize and dev.type != "cpu":

@@ -2,7 +2,8 @@
 
 TextTask: parallel text (translation), its token ids in a memory-mapped store (seq2seq.store). CaptionTask:
 images with several captions each (captioning), the images entering as cached backbone features, or as pixels
-when the backbone is fine-tuned. Under torchrun, rank 0 prepares what is shared and the other ranks receive it.
+when the backbone is fine-tuned. LMTask (seq2seq.monolingual): monolingual text for a language model. Under
+torchrun, rank 0 prepares what is shared and the other ranks receive it.
 """
 
 from __future__ import annotations
@@ -301,4 +302,8 @@ class CaptionTask:
 
 
 def make_task(cfg: Config, model_dir: Path, log=print, dist: Dist | None = None):
+    if cfg.task == "lm":
+        from seq2seq.monolingual import LMTask
+
+        return LMTask(cfg, model_dir, log, dist)
     return (CaptionTask if cfg.task == "caption" else TextTask)(cfg, model_dir, log, dist)

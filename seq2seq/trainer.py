@@ -86,7 +86,8 @@ class Trainer(Resumable):
         opt_cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt_cls(self.model.parameters(), lr=t.lr, betas=t.betas, weight_decay=t.weight_decay)
         self.schedule, self.watch, self.meter = LRSchedule(t), LossWatch(len(self.tgt_tok)), Meter()
-        self.metric = ValidMetric(t.valid_metric, self.task.valid_refs, self.say, bleu_tokenize(cfg.data.tgt_lang))
+        metric = "loss" if cfg.task == "lm" else t.valid_metric  # a language model: perplexity, nothing to decode
+        self.metric = ValidMetric(metric, self.task.valid_refs, self.say, bleu_tokenize(cfg.data.tgt_lang))
         self.step, self.epoch, self.pos = 0, 0, 0  # pos: batches done in the current epoch
         self.best, self.bad_validations = Best(), 0
         self.saved_step: int | None = None  # the step of last.pt on disk
@@ -228,7 +229,8 @@ class Trainer(Resumable):
                       "lr": self.optimizer.param_groups[0]["lr"], "time": time.time()})
         m = self.metric
         shown = "" if m.name == "bleu" else f" | {m.label} {m.show(v['score'])}"
-        self.say(f"step {self.step} | valid loss {v['loss']:.3f} ppl {v['ppl']:.2f} BLEU {v['bleu']:.2f}{shown} "
+        bleu = "" if self.cfg.task == "lm" else f" BLEU {v['bleu']:.2f}"
+        self.say(f"step {self.step} | valid loss {v['loss']:.3f} ppl {v['ppl']:.2f}{bleu}{shown} "
                  f"(best {m.show(b.score)}{' *' if improved else f' at step {b.step}'}) | e.g. {v['example'][:80]!r}")
 
     # -- the loop ----------------------------------------------------------------------------------------
@@ -326,7 +328,7 @@ class Trainer(Resumable):
     def _summary(self) -> dict:
         b = self.best
         if b.step is not None:
-            bleu = "" if self.metric.name == "bleu" else f" (BLEU {b.bleu:.2f})"
+            bleu = "" if self.metric.name == "bleu" or self.cfg.task == "lm" else f" (BLEU {b.bleu:.2f})"
             self.say(f"done at step {self.step}: best.pt is step {b.step}, picked by validation "
                      f"{self.metric.label} {self.metric.show(b.score)}{bleu}")
         return {"step": self.step, "metric": self.metric.name, "best_score": b.score, "best_step": b.step,

@@ -68,6 +68,7 @@ class Translator:
         self.shortlist = shortlist  # used when the search's `shortlist` setting is on
         self.config, self.model_dir = config, model_dir
         self.max_src_tokens = MAX_SRC_TOKENS
+        self.lms: dict = {}  # shallow fusion's language models (search.lm), loaded on first use
 
     @classmethod
     def load(cls, name_or_dir: str | Path | Sequence[str | Path], device: str = "auto", *, quantize: bool = False,
@@ -76,7 +77,8 @@ class Translator:
         which averages the models' log-probabilities at every search step (they must share their sentencepiece
         models; the first one's config, search settings and shortlist are used). `checkpoint` best | last |
         average picks weights in a training run's directory; search settings (beam, alpha, nbest, batch_size,
-        shortlist, max_len_ratio, max_len_offset, no_repeat_ngram) become this translator's defaults."""
+        shortlist, max_len_ratio, max_len_offset, no_repeat_ngram, lm, lm_weight) become this translator's
+        defaults. lm and lm_weight: shallow fusion with a language model of the target language."""
         from seq2seq.loading import load
         from seq2seq.model.combine import same_vocabulary
 
@@ -129,8 +131,9 @@ class Translator:
 
     @torch.inference_mode()
     def _batch(self, ids: list[list[int]], s: SearchConfig, return_attention: bool) -> list[Translation]:
-        from seq2seq.model.combine import LogLinear, PerModel
+        from seq2seq.lm import fusion_lm, with_lm
 
+        lm = fusion_lm(self.lms, s, self.device, self.tgt_tok)
         batch = collate(ids).to(self.device)
         columns = own = None
         if self.shortlist is not None and s.shortlist:
@@ -138,8 +141,7 @@ class Translator:
         models = [self.model, *self.members]
         encs = [m.encode(batch.src, batch.src_lengths.to(self.device)) for m in models]
         steps = [FastStep(m.decoder, columns) for m in models]
-        stepper, enc = (steps[0], encs[0]) if len(models) == 1 else (
-            LogLinear(steps, [1 / len(models)] * len(models)), PerModel(encs))
+        stepper, enc = with_lm(steps, encs, [1 / len(models)] * len(models), lm, s.lm_weight, columns)
         hyp = decode(stepper, enc, batch.src_lengths, s.beam, s.alpha, s.nbest, s.max_len_ratio, s.max_len_offset,
                      return_attention, own, s.no_repeat_ngram)
         out = []

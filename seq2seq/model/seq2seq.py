@@ -1,4 +1,5 @@
-"""EncoderDecoder: any encoder that returns `EncoderOutput`, plus the shared attention decoder."""
+"""EncoderDecoder: any encoder that returns `EncoderOutput`, plus the shared attention decoder; with `NoEncoder`
+the decoder alone is a language model."""
 
 from __future__ import annotations
 
@@ -42,7 +43,20 @@ def _image_encoder(cfg: ModelConfig, src_vocab: int, embedding: nn.Embedding | N
                         weights=cfg.backbone_weights, finetune_blocks=cfg.finetune_blocks)
 
 
-ENCODERS = {"text": _text_encoder, "image": _image_encoder}
+class NoEncoder(nn.Module):
+    """A language model's encoder: nothing to read. An empty memory (B, 0, 1), and a zero summary (B, 1), so that
+    the decoder's initial state is tanh(bridge bias): a learned start state."""
+
+    output_dim = 1
+
+    def forward(self, src: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
+        """src (B, *): only its batch size and device are read."""
+        B = src.size(0)
+        zeros = src.new_zeros(B, 0, 1, dtype=torch.float)
+        return EncoderOutput(memory=zeros, mask=src.new_zeros(B, 0, dtype=torch.bool), init_state=zeros.new_zeros(B, 1))
+
+
+ENCODERS = {"text": _text_encoder, "image": _image_encoder, "none": lambda cfg, src_vocab, embedding: NoEncoder()}
 
 
 def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> EncoderDecoder:
