@@ -7,15 +7,15 @@ import argparse
 import sys
 
 from seq2seq import UserError, __version__
-from seq2seq.cli import decode, report, serve, train
+from seq2seq.cli import decode, lm, report, serve, train
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="seq2seq", description="Recurrent encoder-decoder models: translation and "
-                                "image captioning.")
+    p = argparse.ArgumentParser(prog="seq2seq", description="Recurrent encoder-decoder models: translation, "
+                                "image captioning and language models.")
     p.add_argument("--version", action="version", version=f"seq2seq {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for group in (train, decode, serve, report):
+    for group in (train, decode, lm, serve, report):
         group.register(sub)
     return p
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from seq2seq import UserError
+
 
 class _Formatter(argparse.HelpFormatter):
     """Shows each option's default (where it has one), and keeps the examples' line breaks."""
@@ -64,6 +66,13 @@ def decode_args(p: argparse.ArgumentParser, items: str) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
 
 
+def lm_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lm", metavar="DIR", help="shallow fusion: a language model of the target language (same "
+                   "sentencepiece model); default: the model's config (search.lm)")
+    p.add_argument("--lm-weight", type=float, metavar="W", help="fusion weight: W x log p_LM is added at every "
+                   "search step (tune it on validation data); default: the model's config (search.lm_weight)")
+
+
 def progress_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a progress bar on stderr (default: only when stderr is a terminal)")
@@ -71,6 +80,9 @@ def progress_arg(p: argparse.ArgumentParser) -> None:
 
 def search_overrides(args) -> dict:
     """The search settings given on the command line (None: the model's own)."""
+    if getattr(args, "lm", None) and args.lm_weight is None:
+        raise UserError("--lm needs --lm-weight W (the weight of the language model's log-probabilities)")
     return {"beam": args.beam, "nbest": getattr(args, "nbest", None), "alpha": args.alpha,
             "batch_size": args.batch_size, "shortlist": getattr(args, "shortlist", None),
-            "no_repeat_ngram": args.no_repeat_ngram}
+            "no_repeat_ngram": args.no_repeat_ngram, "lm": getattr(args, "lm", None),
+            "lm_weight": getattr(args, "lm_weight", None)}

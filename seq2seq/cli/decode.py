@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from seq2seq import UserError
-from seq2seq.cli.common import command, decode_args, model_args, progress_arg, search_overrides
+from seq2seq.cli.common import command, decode_args, lm_args, model_args, progress_arg, search_overrides
 
 
 def register(sub) -> None:
@@ -23,6 +23,7 @@ def register(sub) -> None:
     tr.add_argument("text", nargs="*", help="sentences to translate; stdin lines when none")
     model_args(tr)
     decode_args(tr, "sentences")
+    lm_args(tr)
     progress_arg(tr)
     tr.add_argument("--nbest", type=int, help="print the n best as 'score<TAB>text', blank line between inputs")
 
@@ -35,6 +36,7 @@ def register(sub) -> None:
                            "seq2seq evaluate --src test.en --ref ref1.de --ref ref2.de --output hyp.de"])
     model_args(ev)
     decode_args(ev, "sentences")
+    lm_args(ev)
     progress_arg(ev)
     ev.add_argument("--src", required=True, help="source file, one sentence per line")
     ev.add_argument("--ref", required=True, action="append", help="reference file (repeat for several)")
@@ -50,6 +52,7 @@ def register(sub) -> None:
     ca.add_argument("images", nargs="+", help="image files")
     model_args(ca, task="caption")
     decode_args(ca, "images")
+    lm_args(ca)
     progress_arg(ca)
 
 
@@ -179,8 +182,7 @@ def _cmd_caption(args) -> int:
     from seq2seq.progress import progress_bar
 
     model_dir = resolve(args.model, task="caption")
-    captioner = Captioner.load(model_dir, args.device, checkpoint=args.checkpoint, beam=args.beam, alpha=args.alpha,
-                               batch_size=args.batch_size, no_repeat_ngram=args.no_repeat_ngram)
+    captioner = Captioner.load(model_dir, args.device, checkpoint=args.checkpoint, **search_overrides(args))
     failed = 0
     with progress_bar(len(args.images), "captioning", "img", args.progress) as bar:
         results = captioner.caption_files(args.images, progress=bar.update)

@@ -57,11 +57,16 @@ def register(sub) -> None:
 
 def _cmd_train(args) -> int:
     from seq2seq.config import load_config
+
+    return run_training(load_config(args.config, args.set), args.resume)
+
+
+def run_training(cfg, resume: bool) -> int:
+    """Train `cfg` (any task), print the summary as JSON; the exit code."""
     from seq2seq.rundir import Interrupted
     from seq2seq.trainer import Trainer
 
-    cfg = load_config(args.config, args.set)
-    trainer = Trainer(cfg, resume=args.resume)
+    trainer = Trainer(cfg, resume=resume)
     try:
         summary = trainer.train()
     except Interrupted as e:  # last.pt is saved and the trainer said so; exit as the signal asks (130, 143)
@@ -87,8 +92,9 @@ def _cmd_shortlist(args) -> int:
 
     model_dir = resolve(args.model, None, None)
     cfg = load_config(model_dir / "config.yaml")
-    if cfg.task == "caption":
-        raise UserError(f"{model_dir} is a captioning model; shortlists are for translation")
+    if cfg.task != "translate":
+        raise UserError(f"{model_dir} is a {'captioning' if cfg.task == 'caption' else 'language'} model; "
+                        f"shortlists are for translation")
     if bool(args.src) != bool(args.tgt):
         raise UserError("give both --src and --tgt, or neither (the model's training data)")
     d = cfg.data
