@@ -260,3 +260,11 @@ def test_cli_refuses_a_translation_model_and_a_translation_recipe(pair, tmp_path
     assert main(["lm", "train", "configs/example-reverse.yaml"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "not a language model" in err[0] and "not a language model recipe" in err[1]
+
+
+def test_without_validation_text_the_last_sentences_are_held_out(tmp_path):
+    cfg = lm_config(tmp_path, data={"valid_tgt": None}, train={"max_steps": 2, "valid_every": 2})
+    t = Trainer(cfg, progress=False)
+    assert len(t.task.tgt) == 600 - 30 and len(t.task.valid_ids) == 30
+    assert t.task.tgt[len(t.task.tgt) - 1] == t.task.tgt_tok.encode([SENTENCES[(600 - 31) % 2]])[0]
+    assert t.train()["step"] == 2
