@@ -91,6 +91,12 @@ class Captioner:
         return cls(m.model, m.tgt_tok, m.config.search.updated(**search), m.device, d.image_size, m.config,
                    m.model_dir, d.image_transform)
 
+    def language_model(self) -> torch.nn.Module | None:
+        """The default search's fusion language model, loaded now (see `Translator.language_model`)."""
+        from seq2seq.lm import fusion_lm
+
+        return fusion_lm(self.lms, self.search, self.device, self.tok)
+
     def caption(self, image: ImageLike | Sequence[ImageLike], **search) -> str | list[str]:
         """One image (a path, bytes or a PIL image of any mode) -> its caption; a list -> a list of captions."""
         if isinstance(image, (list, tuple)):

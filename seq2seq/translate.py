@@ -67,6 +67,7 @@ class Translator:
         self.device = torch.device(device)
         self.shortlist = shortlist  # used when the search's `shortlist` setting is on
         self.config, self.model_dir = config, model_dir
+        self.model_dirs = [model_dir] if model_dir is not None else []  # every member's folder, `model_dir` first
         self.max_src_tokens = MAX_SRC_TOKENS
         self.lms: dict = {}  # shallow fusion's language models (search.lm), loaded on first use
 
@@ -91,8 +92,17 @@ class Translator:
             if not (same_vocabulary([m.src_tok, other.src_tok]) and same_vocabulary([m.tgt_tok, other.tgt_tok])):
                 raise UserError(f"{other.model_dir} and {m.model_dir} have different vocabularies (sentencepiece "
                                 f"models): an ensemble needs models trained with the same ones")
-        return cls(m.model, m.src_tok, m.tgt_tok, m.config.search.updated(**search), m.device, m.shortlist,
-                   m.config, m.model_dir, [o.model for o in ms[1:]])
+        t = cls(m.model, m.src_tok, m.tgt_tok, m.config.search.updated(**search), m.device, m.shortlist,
+                m.config, m.model_dir, [o.model for o in ms[1:]])
+        t.model_dirs = [o.model_dir for o in ms]
+        return t
+
+    def language_model(self) -> torch.nn.Module | None:
+        """The default search's fusion language model (search.lm), loaded now rather than at the first batch: a
+        server or report refuses an LM of another vocabulary before it starts. None without fusion."""
+        from seq2seq.lm import fusion_lm
+
+        return fusion_lm(self.lms, self.search, self.device, self.tgt_tok)
 
     def translate(self, text: str | Sequence[str], **search) -> str | list[str]:
         """One string -> its translation; a list of strings -> a list of translations, in order."""

@@ -120,4 +120,5 @@ def test_options_accept_the_edges():
     c = ReportOptions(out="r.html", dataset="flickr8k", root="data")
     assert c.task == "caption" and c.dataset_split == "test"
     assert _opts(beam=3, shortlist=False).search_overrides() == {"beam": 3, "alpha": None, "batch_size": None,
-                                                                  "shortlist": False, "no_repeat_ngram": None}
+                                                                  "shortlist": False, "no_repeat_ngram": None,
+                                                                  "lm": None, "lm_weight": None}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from seq2seq.cli.common import checkpoint_arg, command, decode_args, progress_arg, shortlist_arg
+from seq2seq.cli.common import checkpoint_arg, command, decode_args, lm_args, progress_arg, shortlist_arg
 from seq2seq.extras import require_extra
 
 
@@ -16,8 +16,12 @@ def register(sub) -> None:
                  examples=["seq2seq report --src test.en --ref test.de --out reports/en-de.html",
                            "seq2seq report --model flickr8k-en --dataset flickr8k --out reports/captions.html",
                            "seq2seq report --model runs/new --src test.en --ref test.de --compare multi30k-en-de "
-                           "--out reports/new-vs-shipped.html"])
-    rp.add_argument("--model", help="model directory or shipped model name (default: the shipped one)")
+                           "--out reports/new-vs-shipped.html",
+                           "seq2seq report --model multi30k-en-de --model runs/en-de-2 --lm runs/lm-de --lm-weight 0.2 "
+                           "--src val.en --ref val.de --compare multi30k-en-de --out reports/ensemble-lm.html"])
+    rp.add_argument("--model", action="append", default=[],
+                    help="model directory or shipped model name; repeat it for an ensemble of translators (same "
+                    "vocabularies, log-probabilities averaged); default: the shipped one")
     rp.add_argument("--out", required=True, help="HTML file to write; the Markdown twin gets the .md suffix")
     rp.add_argument("--src", help="translation: source file, one sentence per line")
     rp.add_argument("--ref", action="append", default=[], help="translation: reference file (repeat for several)")
@@ -37,6 +41,7 @@ def register(sub) -> None:
     rp.add_argument("--title", help="report title")
     decode_args(rp, "sentences/images")
     shortlist_arg(rp)
+    lm_args(rp)
     progress_arg(rp)
     checkpoint_arg(rp)
 
@@ -66,13 +71,12 @@ def _cmd_report(args) -> int:
     from seq2seq.report import ReportOptions, write_report
 
     opts = ReportOptions(
-        out=args.out, model=args.model, src=args.src, refs=tuple(args.ref), lowercase=args.lowercase,
+        out=args.out, models=tuple(args.model), src=args.src, refs=tuple(args.ref), lowercase=args.lowercase,
         captions=args.captions, images=args.images, images_dir=args.images_dir, dataset=args.dataset,
         split=args.split, root=args.root, compare=args.compare, limit=args.limit, examples=args.examples,
         attention=args.attention, bootstrap=args.bootstrap, title=args.title, device=args.device, beam=args.beam,
         alpha=args.alpha, batch_size=args.batch_size, shortlist=args.shortlist, progress=args.progress,
-        no_repeat_ngram=args.no_repeat_ngram,
-        checkpoint=args.checkpoint)
+        no_repeat_ngram=args.no_repeat_ngram, checkpoint=args.checkpoint, lm=args.lm, lm_weight=args.lm_weight)
     html, md = write_report(opts)
     print(f"wrote {html} and {md}")
     return 0

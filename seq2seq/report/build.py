@@ -25,8 +25,8 @@ def write_report(opts: ReportOptions) -> tuple[Path, Path]:
     """Decode, score, analyse and write the HTML report and its Markdown twin; returns both paths."""
     out = check_out(opts.out)  # before the slow part
     test = read_test_set(opts)
-    system = System.load(opts.model, test.task, opts)
-    name = system_name(system.model_dir)
+    system = System.load(opts.models, test.task, opts)
+    name = system.name
     hyps, seconds = _decode(system, test, opts, f"decoding with {name}")
     ev = Evaluation(test, system, hyps, seconds, _score(test, hyps, opts, _tokenize(system)))
     compare = _baseline(opts, test) if opts.compare else None
@@ -52,8 +52,13 @@ def write_report(opts: ReportOptions) -> tuple[Path, Path]:
         bar.update(2)
     now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     inputs = ", ".join(f"{k} {v}" for k, v in test.described)
-    meta = [f"model {system.model_dir} · {inputs}", f"generated {now} by seq2seq {__version__}"]
+    meta = [f"model {' + '.join(map(str, system.model_dirs))}{_lm(system)} · {inputs}", f"generated {now} by seq2seq {__version__}"]
     return doc.write(out, meta)
+
+
+def _lm(system: System) -> str:
+    s = system.search
+    return f" · language model {s.lm} x {s.lm_weight:g}" if s.lm and s.lm_weight else ""
 
 
 def _decode(system: System, test: TestSet, opts: ReportOptions, desc: str) -> tuple[list[str], float]:
@@ -82,7 +87,7 @@ def _baseline(opts: ReportOptions, test: TestSet) -> tuple[list[str], str]:
     if test.baseline is not None:
         return test.baseline, system_name(Path(opts.compare))
     other = System.load(opts.compare, test.task, opts, flag="--compare")
-    name = system_name(other.model_dir)
+    name = other.name
     return _decode(other, test, opts, f"decoding with {name} (--compare)")[0], name
 
 

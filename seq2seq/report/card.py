@@ -53,7 +53,7 @@ def _architecture(doc: Doc, ev: Evaluation) -> None:
     doc.table(["setting", "value"] * per_row, rows, "arch")
     n_params = ev.system.n_params()
     rows = [["model directory", str(ev.system.model_dir)], ["weights", weights_file(ev.system.model_dir).name],
-            ["parameters", num(f"{n_params:,}")], list(ev.system.vocabulary())]
+            ["parameters", num(f"{n_params:,}")], list(ev.system.vocabulary()), *ev.system.fusion()]
     doc.table(["", "value"], rows)
 
 
@@ -81,8 +81,9 @@ def _runtime(doc: Doc, ev: Evaluation) -> None:
     shortlist = ""
     if ev.test.task == "translate":
         shortlist = ", lexical shortlist" if ev.system.uses_shortlist() else ", whole vocabulary"
+    lm = f", shallow fusion with {s.lm} x {s.lm_weight:g}" if s.lm and s.lm_weight else ""
     rows = [["search", f"beam {s.beam}, alpha {s.alpha}, max length {s.max_len_ratio} x source + {s.max_len_offset}, "
-                       f"batch {s.batch_size}{shortlist}"],
+                       f"batch {s.batch_size}{shortlist}{lm}"],
             ["decode speed", num(f"{speed:,.1f} {ev.items}/s ({n} in {ev.seconds:.2f} s)")],
             ["device", dev_name], ["torch", f"{torch.__version__}, CPU threads: {torch.get_num_threads()}"],
             ["CPU", f"{cpu_name()} ({os.cpu_count()} logical cores)"],

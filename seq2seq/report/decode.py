@@ -28,33 +28,59 @@ class Attention:
 
 
 class System:
-    """A loaded model (a Translator or a Captioner with the report's search settings) and what the report
-    shows about it."""
+    """A loaded model (a Translator, possibly an ensemble, or a Captioner with the report's search settings, LM
+    fusion included) and what the report shows about it."""
 
-    def __init__(self, task: str, model_dir: Path, engine):
-        self.task, self.model_dir, self.engine = task, Path(model_dir), engine
+    def __init__(self, task: str, model_dirs: list[Path], engine):
+        self.task, self.model_dirs, self.engine = task, [Path(d) for d in model_dirs], engine
+        self.model_dir = self.model_dirs[0]  # the first member: its training log and card.md are shown
 
     @classmethod
-    def load(cls, spec: str | None, task: str, opts: ReportOptions, flag: str = "--model") -> System:
-        """The model named by `spec` (a directory or shipped name; None: the shipped one for the task)."""
+    def load(cls, specs: str | tuple[str, ...] | None, task: str, opts: ReportOptions, flag: str = "--model") -> System:
+        """The model(s) named by `specs` (directories or shipped names, several: an ensemble; none: the shipped
+        one for the task). The fusion LM, if any, is loaded now: one of another vocabulary is refused here."""
         from seq2seq.hub import resolve
         from seq2seq.loading import model_task
 
-        model_dir = resolve(spec, task=task)
+        specs = (specs,) if isinstance(specs, str) else tuple(specs or ())
+        model_dirs = [resolve(s, task=task) for s in specs] or [resolve(None, task=task)]
         checkpoint = opts.checkpoint if flag == "--model" else None
+        search = opts.search_overrides(fusion=flag == "--model")
         if task == "translate":
             from seq2seq.translate import Translator
 
-            if (model_dir / "config.yaml").is_file() and model_task(model_dir) == "caption":
-                hint = ("give --images/--captions or --dataset instead of --src" if flag == "--model" else
-                        "compare translation models")
-                raise UserError(f"{flag} {spec or model_dir} is a captioning model; {hint}")
-            return cls(task, model_dir, Translator.load(model_dir, opts.device, checkpoint=checkpoint,
-                                                        **opts.search_overrides()))
-        from seq2seq.caption import Captioner
+            for spec, model_dir in zip(specs or (None,), model_dirs):
+                if (model_dir / "config.yaml").is_file() and model_task(model_dir) == "caption":
+                    hint = ("give --images/--captions or --dataset instead of --src" if flag == "--model" else
+                            "compare translation models")
+                    raise UserError(f"{flag} {spec or model_dir} is a captioning model; {hint}")
+            engine = Translator.load(model_dirs, opts.device, checkpoint=checkpoint, **search)
+        else:
+            from seq2seq.caption import Captioner
 
-        return cls(task, model_dir, Captioner.load(model_dir, opts.device, checkpoint=checkpoint,
-                                                   **opts.search_overrides()))
+            engine = Captioner.load(model_dirs[0], opts.device, checkpoint=checkpoint, **search)
+        engine.language_model()
+        return cls(task, model_dirs, engine)
+
+    @property
+    def name(self) -> str:
+        """'A', 'A + B' for an ensemble, with ' + LM x W' for shallow fusion."""
+        from seq2seq.report.inputs import system_name
+
+        name = " + ".join(system_name(d) for d in self.model_dirs)
+        s = self.search
+        return f"{name} + {system_name(s.lm)} x {s.lm_weight:g}" if s.lm and s.lm_weight else name
+
+    def fusion(self) -> list[list[str]]:
+        """The card's rows on how the models are combined: the ensemble's members, the fusion LM and weight."""
+        rows = []
+        if len(self.model_dirs) > 1:
+            rows.append(["ensemble", f"{len(self.model_dirs)} models, log-probabilities averaged at every step: "
+                                     + ", ".join(str(d) for d in self.model_dirs)])
+        s = self.search
+        if s.lm and s.lm_weight:
+            rows.append(["language model (shallow fusion)", f"{s.lm}, weight {s.lm_weight:g} x log p_LM"])
+        return rows
 
     # -- what the card shows ---------------------------------------------------------------------------------
     @property
@@ -70,9 +96,10 @@ class System:
         return self.engine.device
 
     def n_params(self) -> int:
+        """All members' parameters (the fusion LM's not counted)."""
         from seq2seq.model.seq2seq import count_parameters
 
-        return count_parameters(self.engine.model)
+        return sum(count_parameters(m) for m in [self.engine.model, *getattr(self.engine, "members", [])])
 
     def vocabulary(self) -> tuple[str, str]:
         if self.task == "translate":

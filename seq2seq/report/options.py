@@ -18,7 +18,7 @@ class ReportOptions:
     (`compare`: a model or a hypothesis file), how to decode, and what to show. Checked on construction."""
 
     out: Path
-    model: str | None = None  # model directory or shipped name; None: the shipped one for the task
+    models: tuple[str, ...] = ()  # model directories or shipped names, several: an ensemble; (): the shipped one
     # translation
     src: str | None = None
     refs: tuple[str, ...] = ()
@@ -45,13 +45,17 @@ class ReportOptions:
     shortlist: bool | None = None
     no_repeat_ngram: int | None = None
     checkpoint: str | None = None  # best | last | average in a training run's directory (the --model only)
+    lm: str | None = None  # shallow fusion (the --model system only, not --compare): a language model ...
+    lm_weight: float | None = None  # ... and its weight; both None: the model's config decides
     progress: bool | None = None  # None: a progress bar when stderr is a terminal
 
     def __post_init__(self):
         object.__setattr__(self, "out", Path(self.out))
         object.__setattr__(self, "refs", tuple(self.refs))
+        object.__setattr__(self, "models", (self.models,) if isinstance(self.models, str) else tuple(self.models))
         self._check_numbers()
         self._check_task()
+        self._check_system()
 
     @property
     def task(self) -> str:
@@ -61,10 +65,12 @@ class ReportOptions:
     def dataset_split(self) -> str:
         return self.split or "test"
 
-    def search_overrides(self) -> dict:
-        """The search settings given (None: the model's config decides)."""
+    def search_overrides(self, fusion: bool = True) -> dict:
+        """The search settings given (None: the model's config decides); `fusion=False` leaves out --lm and
+        --lm-weight (for --compare: the baseline is decoded as its own config says)."""
+        lm = {"lm": self.lm, "lm_weight": self.lm_weight} if fusion else {}
         return {"beam": self.beam, "alpha": self.alpha, "batch_size": self.batch_size, "shortlist": self.shortlist,
-                "no_repeat_ngram": self.no_repeat_ngram}
+                "no_repeat_ngram": self.no_repeat_ngram, **lm}
 
     def _check_numbers(self) -> None:
         for name, value, least in (("--limit", self.limit, 0), ("--examples", self.examples, 0),
@@ -74,6 +80,15 @@ class ReportOptions:
                 raise UserError(f"{name} must be >= {least} (got {value})")
         if self.alpha is not None and not (math.isfinite(self.alpha) and self.alpha >= 0):
             raise UserError(f"--alpha must be a finite number >= 0 (got {self.alpha})")
+
+    def _check_system(self) -> None:
+        if len(self.models) > 1 and self.task == "caption":
+            raise UserError("an ensemble (--model given more than once) is for translation; a captioning report "
+                            "takes one --model")
+        if self.lm and self.lm_weight is None:
+            raise UserError("--lm needs --lm-weight W (the weight of the language model's log-probabilities)")
+        if self.lm_weight is not None and not (math.isfinite(self.lm_weight) and 0 <= self.lm_weight <= 10):
+            raise UserError(f"--lm-weight must be a number between 0 and 10 (got {self.lm_weight})")
 
     def _check_task(self) -> None:
         captioning = bool(self.images or self.captions or self.dataset)

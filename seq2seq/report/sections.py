@@ -13,7 +13,7 @@ import numpy as np
 from seq2seq import UserError
 from seq2seq.report.decode import System
 from seq2seq.report.document import Cell, Doc, cell, code, esc, md_code, md_escape, new_figure, num, pil_base64
-from seq2seq.report.inputs import TestSet, system_name
+from seq2seq.report.inputs import TestSet
 from seq2seq.report.stats import SEED, Scores, SentenceStats, bucket_scores
 
 
@@ -92,7 +92,7 @@ def section_length(doc: Doc, ev: Evaluation, compare: tuple[list[str], str] | No
     ax = fig.subplots()
     w = 0.38 if cmp_buckets else 0.6
     ax.bar(x - (w / 2 if cmp_buckets else 0), [b.bleu for b in buckets], w, color="#3b76c4",
-           label=system_name(ev.system.model_dir))
+           label=ev.system.name)
     if cmp_buckets:
         ax.bar(x + w / 2, [b.bleu for b in cmp_buckets], w, color="#e39b2d", label=compare[1])
         ax.legend(fontsize=8)
