@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from seq2seq.hub import card_summary
 from serve.limits import MAX_BEAM
+from serve.registry import describe
 
 
 class TranslateRequest(BaseModel):
@@ -54,7 +55,7 @@ def caption_reply(name: str, res, attention: bool) -> dict:
 def model_info(name: str, m, task: str) -> dict:
     d = m.config.data
     return {"name": name, "task": task, "from": "image" if task == "caption" else d.src_lang, "to": d.tgt_lang,
-            "beam": m.search.beam, "summary": card_summary(getattr(m, "model_dir", ""))}
+            "beam": m.search.beam, "summary": card_summary(getattr(m, "model_dir", "")), **describe(m)}
 
 
 def json_safe(value):

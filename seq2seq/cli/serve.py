@@ -18,10 +18,21 @@ def register(sub) -> None:
                  "GET /models, GET /health, a web page at / and the API docs at /docs. Requests arriving "
                  "together are decoded as one micro-batch. A translation request costs (subword tokens + 1) x "
                  "beam summed over its texts: one over --max-request-cost is refused (413), and while more than "
-                 "--max-queued-cost waits, new requests get 503 with Retry-After.",
+                 "--max-queued-cost waits, new requests get 503 with Retry-After. An entry A+B serves an "
+                 "ensemble as one model (log-probabilities averaged; same vocabularies); --lm fuses a language "
+                 "model into every served model that writes its language (data.tgt_lang).",
                  examples=["seq2seq serve", "seq2seq serve --model multi30k-en-de runs/my-model --port 8080",
-                           "seq2seq serve --host 0.0.0.0 --quantize"])
-    sv.add_argument("--model", nargs="+", default=[], help="model folders or shipped names (default: all shipped)")
+                           "seq2seq serve --host 0.0.0.0 --quantize",
+                           "seq2seq serve --model multi30k-en-de+runs/en-de-2 multi30k-de-en --lm runs/lm-de "
+                           "--lm-weight 0.2"])
+    sv.add_argument("--model", nargs="+", action="append", default=[],
+                    help="model folders or shipped names, each served as one model; A+B: an ensemble of A and B "
+                    "(default: all shipped)")
+    sv.add_argument("--lm", action="append", default=[], metavar="DIR",
+                    help="shallow fusion: a language model, fused into every served model that writes its "
+                    "language (repeat for other languages, each with its --lm-weight)")
+    sv.add_argument("--lm-weight", action="append", default=[], type=float, metavar="W",
+                    help="the weight of the --lm of the same position (W x log p_LM at every search step)")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on")
     sv.add_argument("--port", type=int, default=8000, help="port to listen on")
     sv.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
@@ -51,6 +62,9 @@ def _check_options(args) -> None:
         value = getattr(args, opt)
         if not (value > 0 and math.isfinite(value)):
             raise UserError(f"--{opt.replace('_', '-')} must be a positive number, got {value}")
+    if len(args.model) > 1:
+        raise UserError("give every model after one --model (--model A B serves two models; --model A+B serves "
+                        "their ensemble as one)")
     _check_listen(args.host, args.port)
 
 
@@ -73,27 +87,14 @@ def _check_listen(host: str, port: int) -> None:
 def _cmd_serve(args) -> int:
     require_extra("serve")
     _check_options(args)
-    from seq2seq.hub import resolve, shipped
-    from seq2seq.translate import Translator
+    from seq2seq.hub import shipped
+    from serve.registry import fusions, load_served
 
-    from seq2seq.caption import Captioner
-    from seq2seq.loading import model_task
-
-    names = args.model or list(shipped())
+    lms = fusions(args.lm, args.lm_weight)  # before any model is loaded
+    names = (args.model or [[]])[0] or list(shipped())
     if not names:
         raise UserError("no shipped models to serve; give --model DIR")
-    translators, captioners = {}, {}
-    for n in names:
-        path = resolve(n)
-        if model_task(path) == "caption":
-            captioners[path.name] = Captioner.load(path, args.device)
-        else:
-            translators[path.name] = Translator.load(path, args.device, quantize=args.quantize)
-    try:  # the default direction (en->de) first: the app's default model is the first one
-        default = resolve(None).name
-        translators = dict(sorted(translators.items(), key=lambda kv: kv[0] != default))
-    except UserError:
-        pass
+    translators, captioners = load_served(names, lms, args.device, args.quantize)
     import uvicorn
 
     from serve.app import create_app
