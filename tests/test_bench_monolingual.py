@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_lm import lm_config
 
 from conftest import reverse_files, reverse_pairs, tiny_config, write_lines
 from seq2seq.trainer import Trainer
-from test_lm import lm_config
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "monolingual.py"
 
@@ -41,7 +41,7 @@ def setup(tmp_path_factory):
     Trainer(tr, progress=False).train()
     lm = lm_config(tmp / "lm", spm_model=f"{tr.model_dir}/spm.model", train={"max_steps": 10, "valid_every": 10})
     lm.data.tgt_lang = "de"
-    write_lines(tmp / "lm" / "train.txt", open(tr.data.train_tgt).read().splitlines()[:300])
+    write_lines(tmp / "lm" / "train.txt", Path(tr.data.train_tgt).read_text().splitlines()[:300])
     Trainer(lm, progress=False).train()
     return {"tr": tr.model_dir, "lm": lm.model_dir, "root": str(tmp / "multi30k")}
 

@@ -5,12 +5,14 @@ bad combinations are refused at startup with one `error:` line."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 import yaml
 from fastapi.testclient import TestClient
 
 import toy_models
+
 from conftest import tiny_config, write_lines
 from seq2seq import UserError
 from seq2seq.cli import main
@@ -43,7 +45,7 @@ def models(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("combined")
     tr = toy_models.translator_dir()
     cfg = yaml.safe_load((tr / "config.yaml").read_text())
-    targets = open(cfg["data"]["train_tgt"]).read().splitlines()[:300]
+    targets = Path(cfg["data"]["train_tgt"]).read_text().splitlines()[:300]
     other = tiny_config(tmp / "other", data={k: cfg["data"][k] for k in ("train_src", "train_tgt", "valid_src",
                                                                          "valid_tgt")},
                         train={"max_steps": 1, "valid_every": 1})
