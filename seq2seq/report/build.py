@@ -52,7 +52,8 @@ def write_report(opts: ReportOptions) -> tuple[Path, Path]:
         bar.update(2)
     now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     inputs = ", ".join(f"{k} {v}" for k, v in test.described)
-    meta = [f"model {' + '.join(map(str, system.model_dirs))}{_lm(system)} · {inputs}", f"generated {now} by seq2seq {__version__}"]
+    models = " + ".join(map(str, system.model_dirs))
+    meta = [f"model {models}{_lm(system)} · {inputs}", f"generated {now} by seq2seq {__version__}"]
     return doc.write(out, meta)
 
 
