@@ -32,9 +32,9 @@ def sequence_logp(logits: torch.Tensor, tgt_out: torch.Tensor, free: torch.Tenso
     under logits (N, T, V), as sampling draws them: PAD and BOS are never drawn, so the softmax runs over the
     other columns. free (N,): from this position on a token was forced (</s> at the length cap) and counts
     nothing either."""
-    logits = logits.float().clone()
-    logits[..., PAD] = NINF
-    logits[..., BOS] = NINF
+    banned = torch.zeros(logits.size(-1), dtype=torch.bool, device=logits.device)
+    banned[[PAD, BOS]] = True
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32)).masked_fill(banned, NINF)  # bf16 -> fp32
     logp = torch.log_softmax(logits, dim=-1).gather(-1, tgt_out.unsqueeze(-1)).squeeze(-1)  # (N, T)
     keep = tgt_out != PAD
     if free is not None:
