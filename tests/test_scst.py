@@ -191,3 +191,16 @@ def test_cli_scst_on_a_translation_model_is_one_error_line(tmp_path, capsys):
     assert main(["train", str(tmp_path / "c.yaml"), "--set", "train.objective=scst"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: invalid config: train.objective=scst: for captioning")
+
+
+def test_valid_metric_cider_is_cider_d_x100_on_normalized_captions():
+    """Two images whose captions share no n-gram, each output equal to its reference once normalized (case,
+    punctuation): every cosine is 1, CIDEr-D 10, shown x100; ties in the score are ranked by loss."""
+    from seq2seq.validation import ValidMetric
+
+    items = [["a dog runs on grass"], ["the red car is parked"]]
+    streams = [[r[0] for r in items]]
+    m = ValidMetric("cider", streams, say=lambda s: None, items=items)
+    assert m.label == "CIDEr-D"
+    assert m.scores(["A dog runs on grass .", "The red car is parked"], streams, 1.0)[1] == pytest.approx(1000.0)
+    assert m.rank(5.0, 1.0) > m.rank(5.0, 2.0)
