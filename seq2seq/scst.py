@@ -88,9 +88,7 @@ class SelfCritical:
             base = self.rewards([g[0] for g in greedy], images).unsqueeze(1).expand(B, K)
         else:
             base = other_mean(reward)
-        self.window[0] += reward.mean().item()
-        self.window[1] += base.mean().item() if greedy is not None else float("nan")
-        self.window[2] += 1
+        self.window = [self.window[0] + reward.mean().item(), self.window[1] + base.mean().item(), self.window[2] + 1]
         tgt_in = pad([[BOS] + s for s in samples]).to(device)  # (B*K, T)
         tgt_out = pad([s + [EOS] for s in samples]).to(device)
         with self._autocast(device):
