@@ -3,6 +3,7 @@
 frequencies, the greedy reward rising on a synthetic captioning task, exact resume, and one-line config errors."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -204,3 +205,26 @@ def test_valid_metric_cider_is_cider_d_x100_on_normalized_captions():
     assert m.label == "CIDEr-D"
     assert m.scores(["A dog runs on grass .", "The red car is parked"], streams, 1.0)[1] == pytest.approx(1000.0)
     assert m.rank(5.0, 1.0) > m.rank(5.0, 2.0)
+
+
+def test_recomputed_log_probs_are_those_sampling_drew_with():
+    """The teacher-forced pass over sampled captions (eval mode, as SCST runs it) gives each sample the summed
+    log-probability that `sampling.sample` drew it with (no length cap reached here). `sample` scores a token by its
+    log-probability over the whole vocabulary, but draws it from the columns other than PAD and BOS: the policy's
+    log-probability is that score less, at each step, the log of the allowed columns' total probability."""
+    from seq2seq.batching import pad
+    from seq2seq.model import build_model
+    from seq2seq.sampling import sample
+
+    cfg = tiny_config(Path("unused"), data={"train_src": "x", "train_tgt": "y"})
+    model = build_model(cfg.model, 12, 12).eval()
+    src, lengths = torch.randint(4, 12, (6, 5)), torch.full((6,), 5)
+    with torch.no_grad():
+        enc = model.encode(src, lengths)
+        hyp = sample(model.decoder, enc, torch.full((6,), 60))
+        seqs = [h[0] for h in hyp.tokens]
+        logits, _ = model(src, lengths, pad([[BOS] + s for s in seqs]))
+    tgt_out = pad([s + [EOS] for s in seqs])
+    allowed = torch.log_softmax(logits, -1)[..., [c for c in range(12) if c not in (PAD, BOS)]].logsumexp(-1)
+    want = torch.tensor([s[0] for s in hyp.scores]) - allowed.masked_fill(tgt_out == PAD, 0.0).sum(1)
+    assert torch.allclose(sequence_logp(logits, tgt_out), want, atol=1e-4)
