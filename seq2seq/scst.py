@@ -21,6 +21,7 @@ from seq2seq.batching import Batch, pad
 from seq2seq.config import SearchConfig, TrainConfig
 from seq2seq.corpus import normalize_caption
 from seq2seq.metrics import CiderD
+from seq2seq.sampling import sample
 from seq2seq.search import greedy_search, max_lengths
 from seq2seq.tokenizer import BOS, EOS, PAD, Tokenizer
 
@@ -71,8 +72,6 @@ class SelfCritical:
 
     def loss(self, model, net, batch: Batch) -> torch.Tensor:
         """The summed REINFORCE loss of the batch's images x K samples (see the module's docstring)."""
-        from seq2seq.sampling import sample
-
         model.eval()  # no dropout: the samples' policy is the one given gradients
         src, lengths, images = batch.src, batch.src_lengths, batch.index.tolist()
         B, K, device = src.size(0), self.k, src.device
