@@ -228,3 +228,13 @@ def test_recomputed_log_probs_are_those_sampling_drew_with():
     allowed = torch.log_softmax(logits, -1)[..., [c for c in range(12) if c not in (PAD, BOS)]].logsumexp(-1)
     want = torch.tensor([s[0] for s in hyp.scores]) - allowed.masked_fill(tgt_out == PAD, 0.0).sum(1)
     assert torch.allclose(sequence_logp(logits, tgt_out), want, atol=1e-4)
+
+
+def test_divergence_watch_checks_only_finiteness_of_the_scst_loss():
+    """SCST's loss has no fixed scale or sign (a sample far better than its baseline gives a large negative
+    one): only NaN or inf stop the run, where cross-entropy also stops at 10x uniform guessing."""
+    from seq2seq.schedule import LossWatch
+
+    xent, scst = LossWatch(3000), LossWatch(3000, finite_only=True)
+    assert xent.problem(1000.0) and scst.problem(1000.0) is None and scst.problem(-1000.0) is None
+    assert "non-finite" in scst.problem(float("nan")) and "non-finite" in scst.problem(float("inf"))
