@@ -14,9 +14,9 @@ import argparse
 import json
 from pathlib import Path
 
+from seq2seq.validation import NAMES as METRIC_NAMES  # the validation metrics' names, as the trainer logs them
 
 PAUSE = 1200  # seconds without a log row: the run was stopped (rows come every minute or two while it trains)
-METRIC_NAMES = {"bleu": "BLEU", "chrf": "chrF", "exact": "exact match %", "loss": "loss"}
 
 
 def best_validation(valid: list[dict]) -> tuple[str, int, float]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,8 +141,7 @@ class TrainConfig:
     min_lr: float = 1e-5
     valid_every: int = 1000
     valid_beam: int = 1  # beam size for validation decoding (1 = greedy, fast)
-    # picks best.pt, early stopping, plateau: bleu | chrf | exact | loss; auto: see seq2seq/validation.py
-    valid_metric: str = "auto"
+    valid_metric: str = "auto"  # picks best.pt, early stopping, plateau: bleu chrf exact loss cider; see validation.py
     early_stopping: int = 8  # stop after this many validations without a better valid_metric; 0 = never
     keep_last: int = 5  # step checkpoints kept for averaging
     log_every: int = 100
@@ -151,18 +151,21 @@ class TrainConfig:
     attn_reg: float = 0.0  # doubly stochastic attention (Show-Attend-and-Tell): lambda * sum_i (1 - sum_t a_ti)^2
     init_from: str | None = None  # a new run starts from this model's weights (folder or shipped name) ...
     init_parts: tuple = ("encoder", "decoder")  # ... for parameters under these names whose shapes match
+    objective: str = "xent"  # xent: cross-entropy | scst: self-critical REINFORCE on CIDEr-D (captioning; scst.py)
+    scst_samples: int = 5  # scst: captions sampled per image (temperature 1); batch_tokens counts sampled captions
+    scst_baseline: str = "greedy"  # scst: greedy (the greedy caption's reward) | mean (of the image's other samples)
 
     def validate(self) -> None:
-        _choice("train.optimizer", self.optimizer, ("adam", "adamw"))
-        _choice("train.schedule", self.schedule, ("constant", "plateau", "inverse_sqrt"))
-        _choice("train.device", self.device, ("auto", "cpu", "cuda"))
-        _choice("train.valid_metric", self.valid_metric, ("auto", "bleu", "chrf", "exact", "loss"))
-        _check(self.batch_tokens >= 1, "train.batch_tokens must be >= 1")
+        for name, choices in (("optimizer", "adam adamw"), ("schedule", "constant plateau inverse_sqrt"),
+                              ("device", "auto cpu cuda"), ("valid_metric", "auto bleu chrf exact loss cider"),
+                              ("objective", "xent scst"), ("scst_baseline", "greedy mean")):
+            _choice(f"train.{name}", getattr(self, name), tuple(choices.split()))
+        _check(self.scst_baseline == "greedy" or self.scst_samples >= 2, "scst_baseline=mean needs scst_samples >= 2")
         _check(self.lr > 0 and 0 <= self.label_smoothing < 1, "need train.lr > 0 and train.label_smoothing in [0, 1)")
-        _check(self.clip_norm >= 0, "train.clip_norm must be >= 0")
         _check(0 < self.decay_factor <= 1, "train.decay_factor must be in (0, 1]")
-        for least, names in ((1, "max_steps max_epochs valid_every valid_beam log_every accum_steps"),
-                             (0, "warmup_steps early_stopping keep_last threads decay_patience attn_reg max_minutes")):
+        at_least = {1: "batch_tokens max_steps max_epochs valid_every valid_beam log_every accum_steps scst_samples",
+                    0: "warmup_steps early_stopping keep_last threads decay_patience attn_reg max_minutes clip_norm"}
+        for least, names in at_least.items():
             for name in names.split():
                 _check(getattr(self, name) >= least, f"train.{name} must be >= {least}")
         _check(isinstance(self.betas, (list, tuple)) and len(self.betas) == 2
@@ -191,15 +194,13 @@ class SearchConfig:
         _check(0 <= self.alpha <= 10, "search.alpha must be in [0, 10]")  # GNMT uses 0.6-1.0; NaN fails too
         _check(0 <= self.max_len_ratio <= 100 and 1 <= self.max_len_offset <= 10_000,
                "need 0 <= search.max_len_ratio <= 100 and 1 <= search.max_len_offset <= 10000")
-        _check(self.batch_size >= 1 and self.no_repeat_ngram >= 0, "need search.batch_size >= 1 and "
-               "search.no_repeat_ngram >= 0")
+        _check(self.batch_size >= 1 and self.no_repeat_ngram >= 0, "need search.batch_size >= 1, no_repeat_ngram >= 0")
         _check(0 <= self.lm_weight <= 10 and (self.lm or not self.lm_weight),
                "need 0 <= search.lm_weight <= 10, and search.lm (a language model) when it is not 0")
 
     def updated(self, **settings) -> "SearchConfig":
         """A validated copy with these settings changed (a None value leaves a setting as it is)."""
-        values = dataclasses.asdict(self)
-        values.update({k: v for k, v in settings.items() if v is not None})
+        values = {**dataclasses.asdict(self), **{k: v for k, v in settings.items() if v is not None}}
         return from_dict({"search": values}).search
 
 
@@ -224,6 +225,10 @@ class Config:
             _check(d.train_src is d.valid_src is d.train is d.valid is None, "a language model (model.encoder=none) "
                    "reads monolingual text: data.train_tgt and data.valid_tgt only")
             _choice("train.valid_metric (language model)", self.train.valid_metric, ("auto", "loss"))
+        captioning_only = [f"train.{k}={v}" for k, v in (("objective", "scst"), ("valid_metric", "cider"))
+                           if getattr(self.train, k) == v]
+        _check(self.task == "caption" or not captioning_only, f"{' and '.join(captioning_only)}: for captioning "
+               f"(model.encoder=image) only, not model.encoder={self.model.encoder}")
         return self
 
     @property
@@ -255,8 +260,7 @@ def _set(raw: dict, dotted: str, value: Any) -> None:
     if dotted not in valid_keys():
         raise UserError(f"unknown config key {dotted!r}; valid keys: {', '.join(valid_keys())}")
     if len(parts) == 1:
-        raw[parts[0]] = value
-        return
+        return raw.update({parts[0]: value})
     section = raw[parts[0]] = {} if raw.get(parts[0]) is None else raw[parts[0]]
     if not isinstance(section, dict):
         raise UserError(f"config section {parts[0]!r} must be a mapping")
@@ -274,8 +278,7 @@ def from_dict(raw: dict, overrides: list[str] | None = None) -> Config:
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
         if key in SECTIONS:
-            value = {} if value is None else value
-            if not isinstance(value, dict):
+            if not isinstance(value := {} if value is None else value, dict):
                 raise UserError(f"config section {key!r} must be a mapping")
             for sub in value:
                 if f"{key}.{sub}" not in valid_keys():
@@ -313,10 +316,8 @@ def _check_types(cfg: Config) -> None:
                        f"{section}.{f.name} must be an integer, got {value!r}")
             elif isinstance(default, float):
                 if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
-                    try:
+                    with suppress(ValueError):
                         value = float(value)
-                    except ValueError:
-                        pass
                 _check(isinstance(value, (int, float)) and not isinstance(value, bool),
                        f"{section}.{f.name} must be a number, got {value!r}")
                 _check(math.isfinite(value), f"{section}.{f.name} must be a finite number, got {value!r}")

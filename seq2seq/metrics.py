@@ -97,43 +97,61 @@ def _ngrams(words: list[str], n: int) -> dict[tuple, int]:
     return counts
 
 
-def cider_d_items(hyps: list[str], refs_per_item: list[list[str]], sigma: float = 6.0) -> list[float]:
-    """Per-item CIDEr-D (Vedantam et al. 2015, as in coco-caption): tf-idf n-gram cosine (n = 1..4) with clipped
-    hypothesis counts and a Gaussian length penalty, averaged over references, x10. Input is split on
-    whitespace as given (lowercase it first); document frequencies come from these references."""
-    if len(hyps) != len(refs_per_item):
-        raise ValueError(f"{len(hyps)} hypotheses but {len(refs_per_item)} reference sets")
-    N = 4
-    ref_grams = [[[_ngrams(r.split(), n) for n in range(1, N + 1)] for r in refs] for refs in refs_per_item]
-    df: dict[tuple, int] = {}
-    for item in ref_grams:
-        for g in set(g for ref in item for per_n in ref for g in per_n):
-            df[g] = df.get(g, 0) + 1
-    log_n = math.log(max(1.0, float(len(hyps))))
+class CiderD:
+    """CIDEr-D (Vedantam et al. 2015, as in coco-caption) with document frequencies taken once from a corpus of
+    reference sets (one set per image): the evaluated set's own references (`cider_d_items`), or the training
+    set's for SCST's reward, as the original SCST code does. Input is split on whitespace as given (lowercase
+    it first). Each reference set's tf-idf vectors are computed once, on first use, and kept."""
 
-    def vec(grams_per_n):
+    N = 4
+
+    def __init__(self, corpus_refs: list[list[str]], sigma: float = 6.0):
+        self.sigma, self.df, self._refs = sigma, {}, {}
+        for refs in corpus_refs:
+            for g in set(g for r in refs for n in range(1, self.N + 1) for g in _ngrams(r.split(), n)):
+                self.df[g] = self.df.get(g, 0) + 1
+        self.log_n = math.log(max(1.0, float(len(corpus_refs))))
+
+    def _vec(self, text: str):
+        """Per n: the tf-idf vector of `text`'s n-grams and its norm; and its length in words."""
+        words = text.split()
         vs, norms = [], []
-        for grams in grams_per_n:
-            v = {g: c * (log_n - math.log(max(1.0, df.get(g, 0.0)))) for g, c in grams.items()}
+        for n in range(1, self.N + 1):
+            v = {g: c * (self.log_n - math.log(max(1.0, self.df.get(g, 0.0)))) for g, c in _ngrams(words, n).items()}
             vs.append(v)
             norms.append(math.sqrt(sum(x * x for x in v.values())))
-        return vs, norms
+        return vs, norms, len(words)
 
-    out = []
-    for hyp, item, refs in zip(hyps, ref_grams, refs_per_item):
-        hv, hn = vec([_ngrams(hyp.split(), n) for n in range(1, N + 1)])
-        h_len = len(hyp.split())
+    def _ref_vecs(self, refs: list[str]):
+        key = tuple(refs)
+        if key not in self._refs:
+            self._refs[key] = [self._vec(r) for r in refs]
+        return self._refs[key]
+
+    def score(self, hyp: str, refs: list[str]) -> float:
+        """One hypothesis against its references: n-gram cosines (clipped hypothesis counts) with a Gaussian length
+        penalty, averaged over n = 1..4 and over the references, x10."""
+        hv, hn, h_len = self._vec(hyp)
         score = 0.0
-        for ref_text, rg in zip(refs, item):
-            rv, rn = vec(rg)
-            delta = h_len - len(ref_text.split())
-            for n in range(N):
+        for rv, rn, r_len in self._ref_vecs(refs):
+            for n in range(self.N):
                 val = sum(min(x, rv[n][g]) * rv[n][g] for g, x in hv[n].items() if g in rv[n])
                 if hn[n] and rn[n]:
                     val /= hn[n] * rn[n]
-                score += val * math.exp(-(delta**2) / (2 * sigma**2))
-        out.append(score / N / len(refs) * 10.0)
-    return out
+                score += val * math.exp(-((h_len - r_len) ** 2) / (2 * self.sigma**2))
+        return score / self.N / len(refs) * 10.0
+
+    def scores(self, hyps: list[str], refs_per_item: list[list[str]]) -> list[float]:
+        if len(hyps) != len(refs_per_item):
+            raise ValueError(f"{len(hyps)} hypotheses but {len(refs_per_item)} reference sets")
+        return [self.score(h, refs) for h, refs in zip(hyps, refs_per_item)]
+
+
+def cider_d_items(hyps: list[str], refs_per_item: list[list[str]], sigma: float = 6.0) -> list[float]:
+    """Per-item CIDEr-D (see `CiderD`), document frequencies from these references."""
+    if len(hyps) != len(refs_per_item):
+        raise ValueError(f"{len(hyps)} hypotheses but {len(refs_per_item)} reference sets")
+    return CiderD(refs_per_item, sigma).scores(hyps, refs_per_item)
 
 
 def cider_d(hyps: list[str], refs_per_item: list[list[str]], sigma: float = 6.0) -> float:

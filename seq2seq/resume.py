@@ -51,7 +51,8 @@ class Resumable:
                 "metric": self.metric.name, "best": vars(self.best), "best_bleu": self.best.bleu,
                 "bad_validations": self.bad_validations, "rng": rngs[0], "elapsed": self._elapsed(),
                 "watch": self.watch.state_dict(), "meter": self.meter.state_dict(), "config": self.cfg.to_dict(),
-                "world": self.dist.world, **({"rng_ranks": rngs} if self.dist.world > 1 else {})}
+                "world": self.dist.world, **({"rng_ranks": rngs} if self.dist.world > 1 else {}),
+                **({"scst": self.scst.state_dict()} if self.scst else {})}
 
     def _restore(self, s: dict) -> None:
         saved = s.get("metric", "bleu")  # runs from before valid_metric were picked by BLEU
@@ -70,7 +71,7 @@ class Resumable:
         self.best.rank = tuple(self.best.rank) if self.best.rank is not None else None
         self.bad_validations, self.saved_step = s["bad_validations"], s["step"]
         self.elapsed = s.get("elapsed", 0.0)
-        for part, key in ((self.watch, "watch"), (self.meter, "meter")):
+        for part, key in ((self.watch, "watch"), (self.meter, "meter"), (self.scst, "scst")):
             if key in s:
                 part.load_state_dict(s[key])
         set_rng_state(s["rng"])

@@ -58,8 +58,9 @@ class LossWatch:
 
     FACTOR, WINDOW, MIN_STEPS = 10.0, 100, 20
 
-    def __init__(self, vocab_size: int):
-        self.chance = math.log(max(vocab_size, 2))  # per-token cross-entropy of the uniform distribution
+    def __init__(self, vocab_size: int, finite_only: bool = False):
+        """finite_only: for a loss of no fixed scale or sign (SCST's policy gradient): checked for NaN and inf only."""
+        self.chance = math.inf if finite_only else math.log(max(vocab_size, 2))  # uniform guessing's cross-entropy
         self.recent: deque[float] = deque(maxlen=self.WINDOW)
 
     def problem(self, loss: float) -> str | None:

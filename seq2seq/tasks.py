@@ -217,7 +217,8 @@ def load_captions(cfg: Config, split: str) -> tuple[list[Path], list[list[str]]]
 
 class CaptionTask:
     """Captioning: one example per (image, caption); validation decodes each image once, scored against all
-    its captions. With a frozen backbone the images are cached features (n_images, N, C)."""
+    its captions. With a frozen backbone the images are cached features (n_images, N, C). Under self-critical
+    training (seq2seq.scst) an example is an image, which counts as its train.scst_samples sampled captions."""
 
     def __init__(self, cfg: Config, model_dir: Path, log=print, dist: Dist | None = None):
         self.cfg, self.log, self.dist = cfg, log, dist or Dist()
@@ -238,7 +239,8 @@ class CaptionTask:
         log(f"training data: {len(self.tgt):,} captions of {len(self.train_paths):,} images")
         n_refs = max(len(c) for c in valid_caps)
         self.valid_refs = [[caps[k] if k < len(caps) else caps[0] for caps in valid_caps] for k in range(n_refs)]
-        self.valid_caps = valid_caps
+        self.train_caps, self.valid_caps = train_caps, valid_caps
+        self.scst = cfg.train.scst_samples if cfg.train.objective == "scst" else 0
         self.frozen = cfg.model.finetune_blocks == 0
         self.train_feats = self.valid_feats = None
 
@@ -262,6 +264,8 @@ class CaptionTask:
             self.valid_feats, _ = cached(enc, self.valid_paths, *args)
 
     def lengths(self) -> tuple[list[int], list[int]]:
+        if self.scst:  # an image, whose K samples are its targets (the Trainer adds one: K - 1 + 1)
+            return [1] * len(self.train_paths), [self.scst - 1] * len(self.train_paths)
         return [1] * len(self.tgt), [len(t) for t in self.tgt]
 
     def _images(self, paths: list[Path], train: bool) -> torch.Tensor:
@@ -278,6 +282,10 @@ class CaptionTask:
         return Batch(src, torch.full((len(image_idx),), 1, dtype=torch.long))
 
     def batch(self, idx: list[int]) -> Batch:
+        if self.scst:  # images: the SCST objective samples their captions
+            b = self._source([int(i) for i in idx], train=True)
+            b.index = torch.as_tensor(idx, dtype=torch.long)
+            return b
         b = self._source([self.image_of[i] for i in idx], train=True)
         b.tgt_in = pad([[BOS] + self.tgt[i] for i in idx])
         b.tgt_out = pad([self.tgt[i] + [EOS] for i in idx])

@@ -26,6 +26,7 @@ from seq2seq.model.seq2seq import count_parameters
 from seq2seq.resume import Resumable
 from seq2seq.rundir import Interrupted, NoRun, RunDir, StopSignals, writing
 from seq2seq.schedule import LossWatch, LRSchedule, Meter
+from seq2seq.scst import SelfCritical
 from seq2seq.tasks import make_task
 from seq2seq.loading import init_from, resolve_device
 from seq2seq.metrics import bleu_tokenize
@@ -85,15 +86,20 @@ class Trainer(Resumable):
         self.task.attach(self.model, self.device)
         opt_cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt_cls(self.model.parameters(), lr=t.lr, betas=t.betas, weight_decay=t.weight_decay)
-        self.schedule, self.watch, self.meter = LRSchedule(t), LossWatch(len(self.tgt_tok)), Meter()
+        self.schedule, self.meter = LRSchedule(t), Meter()
+        self.watch = LossWatch(len(self.tgt_tok), finite_only=t.objective == "scst")  # SCST's loss has no scale
         metric = "loss" if cfg.task == "lm" else t.valid_metric  # a language model: perplexity, nothing to decode
-        self.metric = ValidMetric(metric, self.task.valid_refs, self.say, bleu_tokenize(cfg.data.tgt_lang))
+        self.metric = ValidMetric(metric, self.task.valid_refs, self.say, bleu_tokenize(cfg.data.tgt_lang),
+                                  t.objective == "scst", getattr(self.task, "valid_caps", None))
         self.step, self.epoch, self.pos = 0, 0, 0  # pos: batches done in the current epoch
         self.best, self.bad_validations = Best(), 0
         self.saved_step: int | None = None  # the step of last.pt on disk
         self._started: float | None = None
         self.elapsed = 0.0  # wall-clock seconds spent training before this process (restored by --resume)
         self.amp = t.amp and self.device.type == "cuda"
+        self.scst = None  # self-critical training (seq2seq.scst): its loss replaces cross-entropy in train_step
+        if t.objective == "scst":
+            self.scst = SelfCritical(t, cfg.search, self.task.train_caps, self.tgt_tok, self.amp)
         world = f"; {self.dist.world} processes" if self.dist.world > 1 else ""
         self.say(f"model: {count_parameters(self.model):,} parameters; vocab {len(self.src_tok)}/{len(self.tgt_tok)}; "
                  f"device {self.device}{world}")
@@ -154,7 +160,7 @@ class Trainer(Resumable):
         for k, batch in enumerate(batches):
             last = k == len(batches) - 1
             with nullcontext() if last or self.net is self.model else self.net.no_sync():  # sync once, at the end
-                loss = self.loss(batch) / n_tokens
+                loss = (self.scst.loss(self.model, self.net, batch) if self.scst else self.loss(batch)) / n_tokens
                 if k >= len(batches) - fill:
                     loss = loss * 0.0
                 else:
@@ -295,11 +301,14 @@ class Trainer(Resumable):
 
     def _log_train(self, norm: float) -> None:
         rec = {"type": "train", "step": self.step, "epoch": self.epoch, **self.meter.row(),
-               "grad_norm": round(norm, 3), "lr": self.optimizer.param_groups[0]["lr"], "time": time.time()}
+               **(self.scst.row() if self.scst else {}), "grad_norm": round(norm, 3),
+               "lr": self.optimizer.param_groups[0]["lr"], "time": time.time()}
         self.run.log(rec)
         if self.bar is None:
-            self.say(f"step {rec['step']} | epoch {self.epoch} | loss {rec['loss']:.3f} | "
-                     f"lr {rec['lr']:.2e} | {rec['tok_s']:.0f} tgt tok/s")
+            rate = f"{rec['tok_s']:.0f} tgt tok/s" if not self.scst else (  # SCST: a sample counts as a token
+                f"{rec['tok_s']:.0f} samples/s | sample CIDEr-D {rec['reward']:.3f}, greedy "
+                f"{rec.get('greedy_reward', '-')}")
+            self.say(f"step {rec['step']} | epoch {self.epoch} | loss {rec['loss']:.3f} | lr {rec['lr']:.2e} | {rate}")
 
     def _validate_if_due(self, out_of_time: bool) -> bool:
         """Validate at every valid_every steps, at max_steps and when time is up; True when training should stop."""

@@ -1,5 +1,7 @@
 """The validation metric that picks `best.pt`, drives early stopping and the plateau schedule (`train.valid_metric`).
 
+Self-critical training (train.objective=scst) optimises CIDEr-D, so there `auto` is CIDEr-D (x100, as reported).
+
 `auto` is BLEU, unless most validation references are shorter than BLEU's 4-gram order: there 4-gram BLEU is 0
 whatever the model outputs, and `exact` (sentence accuracy) is used instead. Exact match rather than chrF, because
 short outputs (numbers, labels, single words) are right or wrong as a whole (chrF gives "54461" 37 points for
@@ -10,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from seq2seq.metrics import BLEU_ORDER, bleu, corpus_scores, exact_match, short_for_bleu
+from seq2seq.metrics import BLEU_ORDER, bleu, cider_d, corpus_scores, exact_match, short_for_bleu
 
-METRICS = ("auto", "bleu", "chrf", "exact", "loss")
-NAMES = {"bleu": "BLEU", "chrf": "chrF", "exact": "exact match %", "loss": "loss"}
+METRICS = ("auto", "bleu", "chrf", "exact", "loss", "cider")
+NAMES = {"bleu": "BLEU", "chrf": "chrF", "exact": "exact match %", "loss": "loss", "cider": "CIDEr-D"}
 SHORT = 0.5  # "mostly": more than half of the references (or hypotheses) shorter than 4 tokens
 
 
@@ -21,8 +23,10 @@ class ValidMetric:
     """One run's metric: its name, each validation's score, and the order of two validations (higher `rank` is
     better; equal scores are ranked by validation loss, rounded as the log shows it)."""
 
-    def __init__(self, requested: str, refs: list[list[str]], say=print, tokenize: str = "13a"):
+    def __init__(self, requested: str, refs: list[list[str]], say=print, tokenize: str = "13a", scst: bool = False,
+                 items: list[list[str]] | None = None):
         self.requested, self.say, self.tokenize = requested, say, tokenize  # tokenize: BLEU's, for the output
+        self.items = items  # captioning: each image's references (CIDEr-D)
         first = refs[0] if refs else []
         self.short_refs = short_for_bleu(first, tokenize)
         self.warned = False
@@ -30,6 +34,9 @@ class ValidMetric:
             self.name = requested
             if requested == "bleu" and self.short_refs > SHORT:
                 self._warn(f"{self.short_refs:.0%} of the validation references")
+        elif scst:
+            self.name = "cider"
+            say("validation metric: cider (train.valid_metric=auto with train.objective=scst, which optimises it)")
         elif self.short_refs > SHORT:
             self.name = "exact"
             say(f"validation metric: exact (train.valid_metric=auto: {self.short_refs:.0%} of the validation "
@@ -63,6 +70,8 @@ class ValidMetric:
             return b, b
         if self.name == "exact":
             return b, exact_match(hyps, refs)
+        if self.name == "cider":
+            return b, cider(hyps, self.items)
         if self.name == "chrf":
             return b, corpus_scores(hyps, refs, metrics=("chrf",))["chrf"].score
         return b, round(loss, 4)
@@ -81,3 +90,11 @@ class Best:
     score: float | None = None
     bleu: float | None = None
     step: int | None = None
+
+
+def cider(hyps: list[str], refs: list[list[str]]) -> float:
+    """Corpus CIDEr-D x100 of captions against each one's references (document frequencies from these references),
+    captions normalized as the references are (seq2seq.corpus.normalize_caption)."""
+    from seq2seq.corpus import normalize_caption
+
+    return round(100 * cider_d([normalize_caption(h) for h in hyps], refs), 2)

@@ -34,7 +34,7 @@ def test_log_with_metric_names_it():
     assert line.startswith("200 steps to the best validation exact match % 90.00 (beam 4; the metric that picked")
 
 
-@pytest.mark.parametrize("metric, shown", [("loss", "loss 1.2346"), ("chrf", "chrF 1.23")])
+@pytest.mark.parametrize("metric, shown", [("loss", "loss 1.2346"), ("chrf", "chrF 1.23"), ("cider", "CIDEr-D 1.23")])
 def test_metric_formats(metric, shown):
     rows = [{"step": 100, "bleu": 0.0, "metric": metric, "score": 1.23456, "best_score": 1.23456, "best_step": 100,
              "time": 1.0}]

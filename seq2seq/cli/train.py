@@ -14,7 +14,7 @@ def register(sub) -> None:
                 description="Train a translation or captioning model from a YAML recipe into its model_dir "
                 "(config.yaml, tokenizer, best.pt, last.pt, step-N.pt, log.jsonl). best.pt is picked by "
                 "train.valid_metric (auto: BLEU, or exact match when most validation references are shorter than "
-                "4 tokens). Any config value can be overridden with --set; --resume continues exactly where "
+                "4 tokens; CIDEr-D under train.objective=scst, self-critical fine-tuning of a captioner). Any config value can be overridden with --set; --resume continues exactly where "
                 "last.pt stopped. Ctrl-C or SIGTERM stops after the step in progress and saves last.pt; one "
                 "trainer at a time per model_dir (train.lock). `torchrun --nproc_per_node N -m seq2seq train ...` "
                 "trains data-parallel (one process per GPU, or several on a CPU); train.accum_steps sums several "
@@ -23,7 +23,8 @@ def register(sub) -> None:
                           "seq2seq train configs/example-reverse.yaml --set train.valid_metric=exact",
                           "seq2seq train configs/multi30k-en-de.yaml --set model.cell=gru train.lr=5e-4",
                           "seq2seq train configs/multi30k-en-de.yaml --resume",
-                          "seq2seq train configs/multi30k-en-de.yaml --set train.accum_steps=4"])
+                          "seq2seq train configs/multi30k-en-de.yaml --set train.accum_steps=4",
+                          "seq2seq train configs/flickr8k-en-scst.yaml"])
     t.add_argument("config", help="YAML config (see configs/)")
     t.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="override config values, e.g. --set model.cell=gru train.lr=0.0005")
