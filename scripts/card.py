@@ -16,7 +16,7 @@ from pathlib import Path
 
 from seq2seq.validation import NAMES as METRIC_NAMES  # the validation metrics' names, as the trainer logs them
 
-PAUSE = 1200  # seconds without a log row: the run was stopped (rows come every minute or two while it trains)
+PAUSE = 600  # seconds without a log row: the run was paused or stopped (rows come every few minutes while it trains)
 
 
 def best_validation(valid: list[dict]) -> tuple[str, int, float]:
@@ -36,12 +36,12 @@ def training_line(log: list[dict], valid_beam: int = 1) -> str:
     gaps = [b["time"] - a["time"] for a, b in zip(log, log[1:])]
     hours = sum(g for g in gaps if g < PAUSE) / 3600
     wall = f"{hours:.2f} h" if hours >= 1 else f"{hours * 60:.1f} minutes"
-    if any(g >= PAUSE for g in gaps):
-        wall += f", resumed {sum(g >= PAUSE for g in gaps)} time(s), the stops not counted"
+    paused = sum(g >= PAUSE for g in gaps)
+    note = f"; {paused} pause(s) of over {PAUSE // 60} minutes without a log row, not counted" if paused else ""
     search = "greedy" if valid_beam == 1 else f"beam {valid_beam}"
     value = f"{score:.4f}" if metric == "loss" else f"{score:.2f}"
     return (f"{step:,} steps to the best validation {METRIC_NAMES[metric]} {value} ({search}; the metric that "
-            f"picked the checkpoint); {log[-1]['step']:,} steps in all, {wall} wall time (from the log)")
+            f"picked the checkpoint); {log[-1]['step']:,} steps in all, {wall} wall time (from the log{note})")
 
 
 def main() -> None:
@@ -79,6 +79,9 @@ def main() -> None:
     data = args.data or (f"Multi30k task 1, {d.src_lang}->{d.tgt_lang}, train 29,000 pairs, val 1,014" if m.encoder == "text"
             else "Flickr8k, standard split: 6,000 train images x 5 captions, 1,000 val (early stopping), "
                  "1,000 test")
+    separate = m.encoder == "text" and not d.joint_vocab
+    vocab_files = (" per side (`spm.src.model`, `spm.tgt.model`)" if separate else
+                   f"{', joint' if m.encoder == 'text' else ''} (`spm.model`)")
     text = f"""# {args.name}
 
 Summary: {args.summary}
@@ -87,7 +90,7 @@ Summary: {args.summary}
 |---|---|
 | task | {'translation' if m.encoder == 'text' else 'image captioning'} |
 | data | {data} |
-| vocabulary | sentencepiece {d.spm_type}, {d.vocab_size:,} pieces{', joint' if d.joint_vocab and m.encoder == 'text' else ''} (`spm.model`) |
+| vocabulary | sentencepiece {d.spm_type}, {d.vocab_size:,} pieces{vocab_files} |
 | architecture | {arch} |
 | parameters | {n_params:,}{f' (of which {backbone:,} in the frozen backbone)' if backbone else ''} |
 | weights | `model.pt`, float16, {size_mb:.1f} MB |
