@@ -7,8 +7,7 @@ from __future__ import annotations
 import torch
 
 from seq2seq.model.interface import EncoderOutput, Stepper
-from seq2seq.search import NINF, Columns, Hypotheses, _Hyps, _keep, _results, next_logp
-from seq2seq.tokenizer import BOS, EOS
+from seq2seq.search import NINF, Hypotheses, greedy_search
 
 
 def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
@@ -26,32 +25,14 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0
     return logits
 
 
-@torch.inference_mode()
 def sample(decoder: Stepper, enc: EncoderOutput, max_len: torch.Tensor, temperature: float = 1.0, top_k: int = 0,
            top_p: float = 1.0, generator: torch.Generator | None = None) -> Hypotheses:
-    """One sample per row of `enc`, each capped at max_len (B,) tokens, EOS included."""
-    B, device = enc.memory.size(0), enc.memory.device
-    max_len = max_len.to(device)
-    out = _Hyps.empty(B, 1, int(max_len.max()), 0, device, False)
-    out.scores.zero_()
-    act = torch.arange(B, device=device)  # the rows still sampling
-    keys, state = decoder.precompute(enc), decoder.init_state(enc)
-    tokens = torch.full((B,), BOS, dtype=torch.long, device=device)
-    columns = None
-    for t in range(out.seqs.size(2)):
-        logits, state, _ = decoder.step(tokens, state, enc, keys)
-        columns = columns or Columns.of(decoder.columns, logits.size(-1), device)
-        logp = next_logp(logits, t >= max_len - 1, columns, act)  # (b, V): PAD and BOS ruled out
-        drawn = torch.multinomial(torch.softmax(filter_logits(logp, temperature, top_k, top_p), dim=-1), 1,
-                                  generator=generator)  # (b, 1)
-        out.scores[act, 0] += logp.gather(1, drawn).squeeze(1)
-        tokens = columns.tokens(drawn.squeeze(1))
-        out.seqs[act, 0, t] = tokens
-        ended = tokens == EOS
-        if bool(ended.any()):
-            keep = (~ended).nonzero().squeeze(1)
-            if keep.numel() == 0:
-                break
-            act, max_len, tokens, state = act[keep], max_len[keep], tokens[keep], state.select(keep)
-            enc, keys = _keep(enc, keys, keep)
-    return _results(out)
+    """One sample per row of `enc`, each capped at max_len (B,) tokens, EOS included: greedy search's loop with
+    a random draw from the filtered distribution in place of the arg-max."""
+
+    def draw(logp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # logp (b, V): PAD and BOS ruled out
+        cols = torch.multinomial(torch.softmax(filter_logits(logp, temperature, top_k, top_p), dim=-1), 1,
+                                 generator=generator).squeeze(1)  # (b,)
+        return logp.gather(1, cols[:, None]).squeeze(1), cols
+
+    return greedy_search(decoder, enc, max_len, pick=draw)

@@ -183,10 +183,11 @@ def _results(out: _Hyps) -> Hypotheses:
 
 @torch.inference_mode()
 def greedy_search(decoder: Stepper, enc: EncoderOutput, max_len: torch.Tensor, return_attention: bool = False,
-                  own: torch.Tensor | None = None, no_repeat_ngram: int = 0) -> Hypotheses:
+                  own: torch.Tensor | None = None, no_repeat_ngram: int = 0, pick=None) -> Hypotheses:
     """Arg-max decoding; max_len (B,) caps each output (EOS included). Ended sentences leave the batch.
     own (B, M): with a shortlist (`decoder.columns`), each sentence's own columns. no_repeat_ngram n > 0: no
-    output holds an n-gram twice."""
+    output holds an n-gram twice. pick: another choice of each row's next token, logp (b, V) -> (its log-prob
+    (b,), its column (b,)), e.g. a random draw (seq2seq.sampling)."""
     B, device = enc.memory.size(0), enc.memory.device
     max_len = max_len.to(device)
     out = _Hyps.empty(B, 1, int(max_len.max()), enc.memory.size(1), device, return_attention)
@@ -201,7 +202,7 @@ def greedy_search(decoder: Stepper, enc: EncoderOutput, max_len: torch.Tensor, r
         logp = next_logp(logits, t >= max_len - 1, columns, act)  # (b, V)
         if no_repeat_ngram:
             logp = columns.block_repeats(logp, out.seqs[act, 0, :t])
-        best, cols = logp.max(dim=-1)  # (b,)
+        best, cols = logp.max(dim=-1) if pick is None else pick(logp)  # (b,)
         tokens = columns.tokens(cols)
         out.scores[act, 0] += best
         out.seqs[act, 0, t] = tokens
