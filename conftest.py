@@ -107,3 +107,20 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+def resumed_and_uninterrupted(full_cfg, cut_cfg, cut: int) -> tuple[dict, dict]:
+    """Exact-resume tests: train `full_cfg` straight through, and `cut_cfg` (the same run in another folder) to
+    step `cut`, then on to its own max_steps with resume; the two models' weights (copies), in that order."""
+    from seq2seq.trainer import Trainer
+
+    full = Trainer(full_cfg, progress=False)
+    full.train()
+    total, cut_cfg.train.max_steps = cut_cfg.train.max_steps, cut
+    Trainer(cut_cfg, progress=False).train()
+    cut_cfg.train.max_steps = total
+    resumed = Trainer(cut_cfg, resume=True, progress=False)
+    assert resumed.step == cut
+    resumed.train()
+    return ({k: v.clone() for k, v in full.model.state_dict().items()},
+            {k: v.clone() for k, v in resumed.model.state_dict().items()})

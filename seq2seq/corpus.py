@@ -70,16 +70,8 @@ def load_pairs(src: str | Path | None = None, tgt: str | Path | None = None, tab
 
 def _read_tsv(path: str) -> tuple[list[str], list[str]]:
     """source<TAB>target per line, no quoting; blank lines are skipped, any other line must have two fields."""
-    src, tgt = [], []
-    for n, line in enumerate(read_lines(path), 1):
-        if not line.strip():
-            continue
-        cols = line.split("\t")
-        if len(cols) != 2:
-            raise UserError(f"{path}:{n}: expected 2 tab-separated columns, found {len(cols)}")
-        src.append(cols[0])
-        tgt.append(cols[1])
-    return src, tgt
+    pairs = list(_tsv_pairs(read_lines(path), path))
+    return [s for s, _ in pairs], [t for _, t in pairs]
 
 
 # -- streaming: the same pairs, a chunk at a time -------------------------------------------------------------
@@ -112,7 +104,12 @@ def _stream_text(src, tgt) -> Iterator[tuple[str, str]]:
 
 
 def _stream_tsv(path) -> Iterator[tuple[str, str]]:
-    for n, line in enumerate(stream_lines(path), 1):
+    return _tsv_pairs(stream_lines(path), path)
+
+
+def _tsv_pairs(lines, path) -> Iterator[tuple[str, str]]:
+    """(source, target) of each non-blank `source<TAB>target` line; any other line is one error naming it."""
+    for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         cols = line.split("\t")

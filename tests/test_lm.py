@@ -3,11 +3,12 @@ resumes exactly, scores as a hand computation over its steps, generates (greedy 
 seeded samples reproducible), lends its decoder to a translator, and fuses into beam search."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import tiny_config, write_lines
+from conftest import resumed_and_uninterrupted, tiny_config, write_lines
 from seq2seq import LanguageModel, UserError
 from seq2seq.cli import main
 from seq2seq.config import from_dict
@@ -118,31 +119,27 @@ def test_beam_gives_the_n_best(lm_dir):
 def test_resume_equals_uninterrupted(tmp_path):
     sections = dict(model={"dropout": 0.3, "emb_dropout": 0.2, "cell": "lstm"},
                     train={"max_steps": 16, "valid_every": 8})
-    full = Trainer(lm_config(tmp_path / "a", **sections), progress=False)
-    full.train()
-    cfg = lm_config(tmp_path / "b", **sections)
-    cfg.train.max_steps = 8
-    Trainer(cfg, progress=False).train()
-    cfg.train.max_steps = 16
-    resumed = Trainer(cfg, resume=True, progress=False)
-    assert resumed.step == 8
-    resumed.train()
-    a, b = full.model.state_dict(), resumed.model.state_dict()
+    a, b = resumed_and_uninterrupted(lm_config(tmp_path / "a", **sections), lm_config(tmp_path / "b", **sections), 8)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 # -- with a translator: the decoder from an LM, and shallow fusion ---------------------------------------------
+def lm_of(translator, folder, **train):
+    """A trained language model of a trained translator's target side, on its sentencepiece model."""
+    lm = lm_config(folder, spm_model=f"{translator.model_dir}/spm.model", train=train)
+    write_lines(folder / "train.txt", Path(translator.data.train_tgt).read_text().splitlines()[:300])
+    write_lines(folder / "valid.txt", Path(translator.data.valid_tgt).read_text().splitlines())
+    Trainer(lm, progress=False).train()
+    return lm
+
+
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     """A tiny translator (digit reversal) and a language model of its target side, on its sentencepiece model."""
     tmp = tmp_path_factory.mktemp("pair")
     tr = tiny_config(tmp / "tr", train={"max_steps": 30, "valid_every": 30})
     Trainer(tr, progress=False).train()
-    lm = lm_config(tmp / "lm", spm_model=f"{tr.model_dir}/spm.model", train={"max_steps": 10, "valid_every": 10})
-    write_lines(tmp / "lm" / "train.txt", open(tr.data.train_tgt).read().splitlines()[:300])
-    write_lines(tmp / "lm" / "valid.txt", open(tr.data.valid_tgt).read().splitlines())
-    Trainer(lm, progress=False).train()
-    return tr, lm
+    return tr, lm_of(tr, tmp / "lm", max_steps=10, valid_every=10)
 
 
 def test_a_translator_takes_its_decoder_from_a_language_model(pair, tmp_path):

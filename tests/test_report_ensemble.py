@@ -6,10 +6,9 @@ error line each, before any decoding."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from test_lm import lm_config
+from test_lm import lm_config, lm_of
 from test_report_html import check_page, run, score_cells, user_error
 
 from conftest import reverse_pairs, tiny_config, write_lines
@@ -23,10 +22,7 @@ def system(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report-ens")
     tr = tiny_config(tmp / "tr", train={"max_steps": 40, "valid_every": 40})
     Trainer(tr, progress=False).train()
-    lm = lm_config(tmp / "lm", spm_model=f"{tr.model_dir}/spm.model", train={"max_steps": 10, "valid_every": 10})
-    write_lines(tmp / "lm" / "train.txt", Path(tr.data.train_tgt).read_text().splitlines()[:300])
-    write_lines(tmp / "lm" / "valid.txt", Path(tr.data.valid_tgt).read_text().splitlines())
-    Trainer(lm, progress=False).train()
+    lm = lm_of(tr, tmp / "lm", max_steps=10, valid_every=10)
     other = lm_config(tmp / "other", train={"max_steps": 2, "valid_every": 2})
     Trainer(other, progress=False).train()
     src, ref = reverse_pairs(20, seed=5, min_len=1, max_len=10)

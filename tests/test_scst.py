@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import caption_config, shapes_dataset, tiny_config
+from conftest import caption_config, resumed_and_uninterrupted, shapes_dataset, tiny_config
 from seq2seq import UserError
 from seq2seq.cli import main
 from seq2seq.config import from_dict
@@ -151,22 +151,11 @@ def test_mean_baseline_runs(xent, tmp_path):
     assert trainer.train()["step"] == 2
 
 
-def _params(model):
-    return {k: v.clone() for k, v in model.state_dict().items()}
-
-
 def test_scst_resume_equals_uninterrupted(xent, tmp_path):
     """Stopping SCST at step 6 and resuming to 12 gives exactly the weights of an uninterrupted 12-step run (the
     samples' random stream is part of last.pt)."""
-    full = Trainer(_scst(tmp_path / "a", xent, max_steps=12, valid_every=6), progress=False)
-    full.train()
-    b = _scst(tmp_path / "b", xent, max_steps=6, valid_every=6)
-    Trainer(b, progress=False).train()
-    b.train.max_steps = 12
-    resumed = Trainer(b, resume=True, progress=False)
-    assert resumed.step == 6
-    resumed.train()
-    pa, pb = _params(full.model), _params(resumed.model)
+    pa, pb = resumed_and_uninterrupted(_scst(tmp_path / "a", xent, max_steps=12, valid_every=6),
+                                       _scst(tmp_path / "b", xent, max_steps=12, valid_every=6), 6)
     assert pa.keys() == pb.keys() and all(torch.equal(pa[k], pb[k]) for k in pa)
 
 

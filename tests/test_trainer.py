@@ -13,7 +13,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from conftest import reverse_files, tiny_config, write_lines
+from conftest import resumed_and_uninterrupted, reverse_files, tiny_config, write_lines
 from seq2seq import UserError, checkpoint
 from seq2seq.config import TrainConfig
 from seq2seq.metrics import exact_match
@@ -50,17 +50,8 @@ def test_resume_equals_uninterrupted(tmp_path):
     data = reverse_files(tmp_path / "data", n_train=400, n_valid=20)
     sections = dict(model={"dropout": 0.3, "emb_dropout": 0.2, "cell": "lstm"},
                     train={"max_steps": 20, "valid_every": 10, "batch_tokens": 300})
-    a = tiny_config(tmp_path / "a", data=data, **sections)
-    full = Trainer(a, progress=False)
-    full.train()
-    b = tiny_config(tmp_path / "b", data=data, **sections)
-    b.train.max_steps = 10
-    Trainer(b, progress=False).train()
-    b.train.max_steps = 20
-    resumed = Trainer(b, resume=True, progress=False)
-    assert resumed.step == 10
-    resumed.train()
-    pa, pb = _params(full.model), _params(resumed.model)
+    pa, pb = resumed_and_uninterrupted(tiny_config(tmp_path / "a", data=data, **sections),
+                                       tiny_config(tmp_path / "b", data=data, **sections), 10)
     assert pa.keys() == pb.keys()
     for k in pa:
         assert torch.equal(pa[k], pb[k]), k
