@@ -1,6 +1,7 @@
 """LanguageModel: a trained RNN language model (model.encoder=none) that scores sentences (log-probabilities,
 perplexity) and generates them (sampling, greedy or beam, from optional prefixes); and the language model of
-shallow fusion, loaded for a translator or captioner (`fusion_lm`, `with_lm`).
+shallow fusion, loaded for a translator or captioner (`fusion_lm`; combined with it by
+`seq2seq.model.combine.search_inputs`).
 
     from seq2seq import LanguageModel
     lm = LanguageModel.load("runs/lm-en")
@@ -193,15 +194,3 @@ def fusion_lm(cache: dict, search, device: torch.device, tok: Tokenizer) -> torc
         cache[search.lm] = m.model
     return cache[search.lm]
 
-
-def with_lm(steps: list, encs: list, weights: list[float], lm: torch.nn.Module | None, weight: float,
-            columns: torch.Tensor | None = None):
-    """One Stepper and encoder output for search: the members' (weights) plus, when `lm` is given, the language
-    model's step on the same columns with `weight` (shallow fusion); LogLinear over PerModel when more than one."""
-    from seq2seq.model.combine import LogLinear, PerModel
-
-    if lm is not None:
-        B, device = encs[0].memory.size(0), encs[0].memory.device
-        encs = [*encs, lm.encode(torch.zeros(B, 1, dtype=torch.long, device=device), torch.ones(B, dtype=torch.long))]
-        steps, weights = [*steps, FastStep(lm.decoder, columns)], [*weights, weight]
-    return (steps[0], encs[0]) if len(steps) == 1 else (LogLinear(steps, weights), PerModel(encs))

@@ -306,7 +306,7 @@ class CaptionTask:
         from seq2seq.caption import caption_sources
 
         sources = (self._source([i], False, True).src[0] for i in range(len(self.valid_paths))[part])
-        return [c.text for c in caption_sources(model, self.tgt_tok, list(sources), search, device)]
+        return [c.text for c in caption_sources([model], self.tgt_tok, list(sources), search, device)]
 
 
 def make_task(cfg: Config, model_dir: Path, log=print, dist: Dist | None = None):

@@ -13,7 +13,6 @@ import torch
 from seq2seq import UserError
 from seq2seq.batching import collate
 from seq2seq.config import SearchConfig
-from seq2seq.model.fast import FastStep
 from seq2seq.search import decode
 from seq2seq.shortlist import Shortlist
 from seq2seq.tokenizer import Tokenizer
@@ -81,17 +80,12 @@ class Translator:
         shortlist, max_len_ratio, max_len_offset, no_repeat_ngram, lm, lm_weight) become this translator's
         defaults. lm and lm_weight: shallow fusion with a language model of the target language."""
         from seq2seq.loading import load
-        from seq2seq.model.combine import same_vocabulary
+        from seq2seq.model.combine import check_vocabularies, model_names
 
-        names = [name_or_dir] if isinstance(name_or_dir, (str, Path)) else list(name_or_dir)
-        if not names:
-            raise UserError("no model given")
-        ms = [load(n, device, quantize=quantize, checkpoint=checkpoint, task="translate") for n in names]
+        ms = [load(n, device, quantize=quantize, checkpoint=checkpoint, task="translate")
+              for n in model_names(name_or_dir)]
+        check_vocabularies(ms)
         m = ms[0]
-        for other in ms[1:]:
-            if not (same_vocabulary([m.src_tok, other.src_tok]) and same_vocabulary([m.tgt_tok, other.tgt_tok])):
-                raise UserError(f"{other.model_dir} and {m.model_dir} have different vocabularies (sentencepiece "
-                                f"models): an ensemble needs models trained with the same ones")
         t = cls(m.model, m.src_tok, m.tgt_tok, m.config.search.updated(**search), m.device, m.shortlist,
                 m.config, m.model_dir, [o.model for o in ms[1:]])
         t.model_dirs = [o.model_dir for o in ms]
@@ -141,7 +135,8 @@ class Translator:
 
     @torch.inference_mode()
     def _batch(self, ids: list[list[int]], s: SearchConfig, return_attention: bool) -> list[Translation]:
-        from seq2seq.lm import fusion_lm, with_lm
+        from seq2seq.lm import fusion_lm
+        from seq2seq.model.combine import search_inputs
 
         lm = fusion_lm(self.lms, s, self.device, self.tgt_tok)
         batch = collate(ids).to(self.device)
@@ -150,8 +145,7 @@ class Translator:
             columns, own = self.shortlist.for_batch(batch.src)
         models = [self.model, *self.members]
         encs = [m.encode(batch.src, batch.src_lengths.to(self.device)) for m in models]
-        steps = [FastStep(m.decoder, columns) for m in models]
-        stepper, enc = with_lm(steps, encs, [1 / len(models)] * len(models), lm, s.lm_weight, columns)
+        stepper, enc = search_inputs(models, encs, lm, s.lm_weight, columns)
         hyp = decode(stepper, enc, batch.src_lengths, s.beam, s.alpha, s.nbest, s.max_len_ratio, s.max_len_offset,
                      return_attention, own, s.no_repeat_ngram)
         out = []

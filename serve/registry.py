@@ -78,13 +78,11 @@ def load_served(specs: list[str], lms: list[Fusion], device: str = "auto",
                             f"models that write its language)")
         if name in translators or name in captioners:
             raise UserError(f"two --model entries are both named {name!r}; serve each model once (models are named after their folders)")
-        if task == "caption" and len(paths) > 1:
-            raise UserError(f"--model {spec}: ensembles are for translation models; serve a captioner alone")
         lang = _output_language(paths[0])
         fusion = by_lang.get(lang)
         search = {"lm": fusion.lm, "lm_weight": fusion.weight} if fusion else {}
         if task == "caption":
-            model = captioners[name] = Captioner.load(paths[0], device, **search)
+            model = captioners[name] = Captioner.load(paths, device, **search)
         else:
             model = translators[name] = Translator.load(paths, device, quantize=quantize, **search)
         if fusion:

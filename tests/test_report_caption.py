@@ -78,5 +78,21 @@ def test_caption_report_image_list_and_errors(captioning, tmp_path, capsys):
         assert needle in line, line
 
 
+def test_an_ensemble_caption_report_names_its_members_and_scores_as_the_ensemble(captioning, capsys):
+    """A captioner with itself: its members named on the page, the same scores as the model alone, and the
+    first member's attention panels."""
+    out = captioning["tmp"] / "ens.html"
+    model = str(captioning["model"])
+    rc, _, _ = run(capsys, ["report", "--model", model, "--model", model, "--captions", captioning["tsv"],
+                            "--bootstrap", "100", "--attention", "2", "--out", out])
+    assert rc == 0
+    page = check_page(out)
+    assert score_cells(page) == pytest.approx(score_cells(check_page(captioning["html"])), abs=1e-9)
+    grids = [g for g in page.figures if g.get("class") == "attn-grid"]
+    assert len(grids) == 2 and all(g["data-grid"] == "4x4" for g in grids)
+    for doc in (out.read_text(), out.with_suffix(".md").read_text()):
+        assert "2 models, log-probabilities averaged" in doc and f"{model}, {model}" in doc
+
+
 def test_caption_report_fits_a_phone_screen(captioning):
     assert_fits_a_phone(captioning["html"])

@@ -42,7 +42,9 @@ def model_args(p: argparse.ArgumentParser, task: str = "translate") -> None:
         p.add_argument("--quantize", action="store_true", help="int8 dynamic quantization (CPU)")
         shortlist_arg(p)
     else:
-        p.add_argument("--model", help="captioning model directory or shipped name (default: the shipped one)")
+        p.add_argument("--model", action="append", help="captioning model directory or shipped name (default: "
+                       "the shipped one); repeat it for an ensemble (captioners of the same vocabulary and image "
+                       "size, log-probabilities averaged)")
     checkpoint_arg(p)
 
 

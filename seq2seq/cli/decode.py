@@ -48,7 +48,8 @@ def register(sub) -> None:
                  description="Caption image files with the shipped captioner or --model: one line per image, in "
                  "order. An image that cannot be read gets an empty line and an `error:` line on stderr, the "
                  "others are still captioned, and the exit code is 1.",
-                 examples=["seq2seq caption photo1.jpg photo2.png", "seq2seq caption --beam 3 *.jpg"])
+                 examples=["seq2seq caption photo1.jpg photo2.png", "seq2seq caption --beam 3 *.jpg",
+                           "seq2seq caption --model runs/cap-a --model runs/cap-b photo.jpg"])
     ca.add_argument("images", nargs="+", help="image files")
     model_args(ca, task="caption")
     decode_args(ca, "images")
@@ -181,8 +182,8 @@ def _cmd_caption(args) -> int:
     from seq2seq.hub import resolve
     from seq2seq.progress import progress_bar
 
-    model_dir = resolve(args.model, task="caption")
-    captioner = Captioner.load(model_dir, args.device, checkpoint=args.checkpoint, **search_overrides(args))
+    model_dirs = [resolve(m, task="caption") for m in args.model] if args.model else [resolve(None, task="caption")]
+    captioner = Captioner.load(model_dirs, args.device, checkpoint=args.checkpoint, **search_overrides(args))
     failed = 0
     with progress_bar(len(args.images), "captioning", "img", args.progress) as bar:
         results = captioner.caption_files(args.images, progress=bar.update)

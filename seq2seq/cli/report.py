@@ -20,8 +20,8 @@ def register(sub) -> None:
                            "seq2seq report --model multi30k-en-de --model runs/en-de-2 --lm runs/lm-de --lm-weight 0.2 "
                            "--src val.en --ref val.de --compare multi30k-en-de --out reports/ensemble-lm.html"])
     rp.add_argument("--model", action="append", default=[],
-                    help="model directory or shipped model name; repeat it for an ensemble of translators (same "
-                    "vocabularies, log-probabilities averaged); default: the shipped one")
+                    help="model directory or shipped model name; repeat it for an ensemble (same "
+                    "vocabularies, and for captioners the same image size; log-probabilities averaged); default: the shipped one")
     rp.add_argument("--out", required=True, help="HTML file to write; the Markdown twin gets the .md suffix")
     rp.add_argument("--src", help="translation: source file, one sentence per line")
     rp.add_argument("--ref", action="append", default=[], help="translation: reference file (repeat for several)")

@@ -58,7 +58,7 @@ class System:
         else:
             from seq2seq.caption import Captioner
 
-            engine = Captioner.load(model_dirs[0], opts.device, checkpoint=checkpoint, **search)
+            engine = Captioner.load(model_dirs, opts.device, checkpoint=checkpoint, **search)
         engine.language_model()
         return cls(task, model_dirs, engine)
 

@@ -82,9 +82,6 @@ class ReportOptions:
             raise UserError(f"--alpha must be a finite number >= 0 (got {self.alpha})")
 
     def _check_system(self) -> None:
-        if len(self.models) > 1 and self.task == "caption":
-            raise UserError("an ensemble (--model given more than once) is for translation; a captioning report "
-                            "takes one --model")
         if self.lm and self.lm_weight is None:
             raise UserError("--lm needs --lm-weight W (the weight of the language model's log-probabilities)")
         if self.lm_weight is not None and not (math.isfinite(self.lm_weight) and 0 <= self.lm_weight <= 10):

@@ -53,7 +53,7 @@ def models(tmp_path_factory):
     Trainer(other, progress=False).train()
     return {"tr": str(tr), "lm": _lm(tmp / "lm", targets, spm_model=str(tr / "spm.model")),
             "word_lm": _lm(tmp / "word", targets, steps=2), "de_lm": _lm(tmp / "de", targets, lang="de", steps=2),
-            "other": other.model_dir}
+            "other": other.model_dir, "cap": str(toy_models.captioner_dir())}
 
 
 def test_an_ensemble_with_fusion_is_served_as_one_model(models):
@@ -70,6 +70,29 @@ def test_an_ensemble_with_fusion_is_served_as_one_model(models):
         got = [t["text"] for t in r.json()["translations"]]
     want = Translator.load([tr, tr], "cpu", beam=3, lm=lm, lm_weight=0.5).translate(texts)
     assert got == want and got[0]  # what the Python API gives with the same settings, and not nothing
+
+
+def test_a_captioner_ensemble_is_served_as_one_model(models):
+    """A+B of captioners: one captioning model named after its members, captioning as the Python API's ensemble."""
+    import io
+    import random
+
+    from conftest import draw
+    from seq2seq.caption import Captioner
+
+    cap = models["cap"]
+    translators, captioners = load_served([f"{cap}+{cap}"], [], "cpu")
+    assert translators == {} and list(captioners) == ["model+model"]
+    image = draw("red", "square", random.Random(0))
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    with TestClient(create_app(translators, captioners, window_ms=1)) as c:
+        (listed,) = c.get("/models").json()["models"]
+        r = c.post("/caption", files={"file": ("a.png", buf.getvalue(), "image/png")},
+                   data={"model": "model+model", "beam": "2"})
+    assert listed["name"] == "model+model" and listed["members"] == [cap, cap]
+    assert r.status_code == 200, r.text
+    assert r.json()["caption"] == Captioner.load([cap, cap], "cpu", beam=2).caption(image)
 
 
 def test_without_lm_nothing_is_fused(models):
@@ -107,6 +130,7 @@ def _refused(capsys, monkeypatch, *args: str) -> str:
     (["--model", "{tr}", "{lm}"], "is a language model; give it as --lm"),
     (["--model", "{tr}", "{tr}"], "both named 'model'"),
     (["--model", "{tr}+"], "an ensemble is written A+B"),
+    (["--model", "{cap}+{tr}"], "is a translation model, not a captioning model"),
     (["--model", "{tr}", "--model", "{tr}"], "give every model after one --model"),
 ])
 def test_bad_combinations_are_refused_at_startup(models, capsys, monkeypatch, args, says):

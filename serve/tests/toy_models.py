@@ -41,12 +41,17 @@ def translator_dir() -> Path:
     return _model_dirs()[0]
 
 
+def captioner_dir() -> Path:
+    """The shapes task's tiny captioner: 30 steps."""
+    return _model_dirs()[1]
+
+
 def translators() -> dict:
     return {"toy": Translator.load(translator_dir(), "cpu", beam=2)}
 
 
 def captioners() -> dict:
-    return {"shapes": Captioner.load(_model_dirs()[1], "cpu", beam=2)}
+    return {"shapes": Captioner.load(captioner_dir(), "cpu", beam=2)}
 
 
 class Gate:
