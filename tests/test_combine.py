@@ -64,6 +64,10 @@ def test_step_is_the_weighted_sum_of_log_probabilities():
     assert torch.allclose(logits, want, atol=1e-5)
     assert torch.allclose(attn, (aa + ab) / 2, atol=1e-6)
     assert isinstance(state, PerModel) and len(state) == 2
+    with torch.inference_mode():  # attend=1: member 1's attention alone (a captioner ensemble's first member's)
+        second = LogLinear([a.decoder, b.decoder], [0.3, 0.7], attend=1)
+        logits1, _, attn1 = second.step(torch.tensor([BOS]), second.init_state(enc), enc, second.precompute(enc))
+    assert torch.equal(attn1, ab.float()) and torch.allclose(logits1, want, atol=1e-5)
 
 
 def _score(stepper, enc, seq):
