@@ -19,7 +19,8 @@ def register(sub) -> None:
                  "together are decoded as one micro-batch. A translation request costs (subword tokens + 1) x "
                  "beam summed over its texts: one over --max-request-cost is refused (413), and while more than "
                  "--max-queued-cost waits, new requests get 503 with Retry-After. An entry A+B serves an "
-                 "ensemble as one model (log-probabilities averaged; same vocabularies); --lm fuses a language "
+                 "ensemble as one model (log-probabilities averaged; same vocabularies, and for captioners the same "
+                 "image size and transform); --lm fuses a language "
                  "model into every served model that writes its language (data.tgt_lang).",
                  examples=["seq2seq serve", "seq2seq serve --model multi30k-en-de runs/my-model --port 8080",
                            "seq2seq serve --host 0.0.0.0 --quantize",
