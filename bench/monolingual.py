@@ -5,8 +5,9 @@ beam-5 sentences/s beside each row. Rows per direction:
   baseline          the shipped model (or --baseline DIR)
   + back-translation  a model trained with back-translated data (--bt DIR; its direction read from its config)
   + LM fusion       the baseline with --lm DIR (the LM of the target language), its weight chosen on val (--weights)
-  + ensemble of N   the baseline and the --ensemble DIRs of that direction, log-probabilities averaged
-  all together      the ensemble, with the back-translation model in the baseline's place, fused with the LM
+  + ensemble of N   the baseline, the back-translation model and the --ensemble DIRs of that direction,
+                    log-probabilities averaged (a fine-tuned BT model is a cheap second member)
+  all together      that ensemble, fused with the LM
 
 A row whose models are not given is left out. Every model's direction and every LM's language come from their
 config.yaml, so the flags take models of both directions in any order.
@@ -46,10 +47,11 @@ class Direction:
             rows.append(("+ back-translation", [self.bt], None))
         if self.lm:
             rows.append(("+ LM fusion", [self.baseline], self.lm))
-        if self.extra:
-            rows.append((f"+ ensemble of {1 + len(self.extra)}", [self.baseline, *self.extra], None))
-        if sum((self.bt is not None, self.lm is not None, bool(self.extra))) >= 2:
-            rows.append(("all together", [self.bt or self.baseline, *self.extra], self.lm))
+        members = [self.baseline, *([self.bt] if self.bt else []), *self.extra]  # the BT model joins the ensemble
+        if len(members) > 1:
+            rows.append((f"+ ensemble of {len(members)}", members, None))
+        if len(members) > 1 and self.lm:
+            rows.append(("all together", members, self.lm))
         return rows
 
 

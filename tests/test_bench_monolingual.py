@@ -55,11 +55,11 @@ def test_every_row_and_the_equalities_that_must_hold(setup):
         cells = [c.strip() for c in line.strip("|").split("|")]
         if cells[0] == "en->de":
             rows[re.sub(r" \(weight .*\)", "", cells[1])] = cells
-    assert list(rows) == ["baseline", "+ back-translation", "+ LM fusion", "+ ensemble of 2", "all together"]
+    assert list(rows) == ["baseline", "+ back-translation", "+ LM fusion", "+ ensemble of 3", "all together"]
     assert all(len(r) == 2 + 2 * 2 + 1 and float(r[-1]) > 0 for r in rows.values())  # 2 sets x 2 BLEUs, sent/s
     scores = {k: r[2:-1] for k, r in rows.items()}
     assert float(scores["baseline"][0]) > 0  # the model says something: the equalities below mean something
-    assert scores["+ back-translation"] == scores["baseline"] == scores["+ ensemble of 2"]
+    assert scores["+ back-translation"] == scores["baseline"] == scores["+ ensemble of 3"]
     assert scores["all together"] == scores["+ LM fusion"]
     assert re.search(r"LM fusion \(weight 0\.[13]\)", out) and "first 20 sentences" in out
     assert "nrefs:1|case:lc" in out and "de->en" not in out  # no baseline given for de->en: no rows
