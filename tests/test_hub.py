@@ -121,3 +121,14 @@ def test_quantized_model_translates(run_dir):
     assert any("quantized" in k for k in kinds)
     out = tr.translate(["1 2 3", "", "4 5"])
     assert len(out) == 3 and out[1] == ""
+
+
+def test_cli_models_says_what_each_shipped_model_reads(capsys, monkeypatch):
+    """A translator reads its source language, a captioner an image, a language model text of its own language."""
+    monkeypatch.delenv("SEQ2SEQ_MODELS", raising=False)
+    monkeypatch.delenv("SEQ2SEQ_CHECKPOINTS", raising=False)
+    assert main(["models"]) == 0
+    lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    for name, m in shipped().items():
+        reads = {"translate": m["src_lang"], "caption": "image", "lm": "text"}[m["task"]]
+        assert lines[name][1:3] == [m["task"], f"{reads}->{m['tgt_lang']}"]

@@ -117,6 +117,7 @@ def _cmd_models(args) -> int:
         print(f"no shipped models in {checkpoints_dir()}")
         return 0
     for name, m in models.items():
-        pair = f"{m['src_lang']}->{m['tgt_lang']}" if m["task"] == "translate" else "image->" + str(m["tgt_lang"])
+        source = {"translate": m["src_lang"], "caption": "image", "lm": "text"}.get(m["task"], "?")
+        pair = f"{source}->{m['tgt_lang']}"  # a language model continues text of its language: text->de
         print(f"{name:24s} {m['task']:9s} {pair:10s} {m['summary']}")
     return 0
