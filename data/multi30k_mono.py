@@ -2,6 +2,10 @@
 plus task 1's training side, one language, WITHOUT the text of any image in Flickr8k's val or test split.
 
     python data/multi30k_mono.py --lang en      # writes runs/lm-data/train.en and valid.en, prints what it dropped
+    python data/multi30k_mono.py --lang en --captions --out runs/lm-data-captions   # for a captioner's LM
+
+--captions writes the text as captioners are trained and scored (seq2seq.corpus.normalize_caption: lowercased,
+punctuation dropped): an LM fused into the Flickr8k captioner must predict the same pieces it does.
 
 Training text: task 2's train.{1..5} and task 1's train; validation: task 1's val (the translators' val sentences).
 
@@ -15,7 +19,10 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -67,10 +74,16 @@ def main() -> None:
     ap.add_argument("--multi30k", type=Path, default=SHARED / "multi30k")
     ap.add_argument("--flickr8k", type=Path, default=SHARED / "flickr8k")
     ap.add_argument("--out", type=Path, default=Path("runs/lm-data"))
+    ap.add_argument("--captions", action="store_true", help="lowercase, drop punctuation (a captioner's LM)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for split, name in (("train", "train"), ("val", "valid")):
         kept, n = monolingual(args.multi30k, args.flickr8k, split, args.lang, task2=split == "train")
+        if args.captions:
+            from seq2seq.corpus import normalize_caption
+
+            # Flickr8k's captions come tokenized ("a dog ."), Multi30k's not ("a dog."): punctuation goes first
+            kept = [c for c in (normalize_caption(re.sub(r"[^\w\s']", " ", t)) for t in kept) if c]
         path = args.out / f"{name}.{args.lang}"
         path.write_text("".join(t + "\n" for t in kept), encoding="utf-8")
         print(f"{path}: {n['kept']:,} of {n['sentences']:,} sentences; dropped {n['dropped_leak']:,} describing "

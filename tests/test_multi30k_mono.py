@@ -51,3 +51,20 @@ def test_written_text_describes_no_flickr8k_val_or_test_image(tmp_path, lang):
         after = {_norm(t) for t in (tmp_path / "train.en").read_text(encoding="utf-8").splitlines()}
         assert sum(r in before for r in refs) >= 3894
         assert sum(r in after for r in refs) < 0.02 * len(refs)  # generic sentences that also describe other images
+
+
+@needs_data
+def test_captions_form_is_the_captioners_and_keeps_the_guard(tmp_path):
+    """--captions: the same sentences (and so the same leak guard), lowercased, punctuation gone, as a captioner's
+    training text is (normalize_caption after Flickr8k's tokenized punctuation)."""
+    run = lambda out, *flags: subprocess.run([sys.executable, str(SCRIPT), "--lang", "en", "--out", str(out), *flags],  # noqa: E731
+                                             capture_output=True, text=True, check=True)
+    run(tmp_path / "plain")
+    run(tmp_path / "captions", "--captions")
+    for name in ("train.en", "valid.en"):
+        plain = (tmp_path / "plain" / name).read_text(encoding="utf-8").splitlines()
+        caps = (tmp_path / "captions" / name).read_text(encoding="utf-8").splitlines()
+        assert len(caps) == len(plain)
+        words = lambda p: [w for w in re.sub(r"[^\w\s']", " ", p.lower()).split() if any(ch.isalnum() for ch in w)]  # noqa: E731
+        assert all(c.split() == words(p) for p, c in zip(plain, caps))
+        assert not any(re.search(r"[A-Z.,!?;:\"]", c) for c in caps)
