@@ -14,6 +14,19 @@ from seq2seq.config import from_dict
 SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
 
 
+def load_script(relative: str, name: str):
+    """A script of the repository that is not a package module (bench/, data/, scripts/), imported as `name` and
+    registered in sys.modules (dataclasses look their module up there)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / relative)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def reverse_pairs(n: int, seed: int = 0, min_len: int = 2, max_len: int = 8) -> tuple[list[str], list[str]]:
     """Digit strings and their reversals: a task a small attention model learns in seconds."""
     r = random.Random(seed)

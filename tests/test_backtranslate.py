@@ -4,26 +4,19 @@ up-sampled real ones, untagged validation, and a rerun that goes on where the la
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "data" / "backtranslate.py"
 ROOT = SHARED_DATA / "multi30k"
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 pytestmark = pytest.mark.skipif(not (ROOT / "task2" / "raw").is_dir(), reason="needs ../shared/data/multi30k")
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("backtranslate", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("data/backtranslate.py", "backtranslate")
 
 
 def test_no_training_image_is_held_out_and_no_held_out_sentence_is_kept():

@@ -5,27 +5,18 @@ no fusion); the command line is printed under the table."""
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import re
-import sys
-from pathlib import Path
 
 import pytest
 from test_lm import lm_config
 
-from conftest import caption_config, draw, shapes_dataset, write_lines
+from conftest import caption_config, draw, load_script, shapes_dataset, write_lines
 from seq2seq.trainer import Trainer
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "flickr8k_eval.py"
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_flickr8k_eval", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/flickr8k_eval.py", "bench_flickr8k_eval")
 
 
 @pytest.fixture(scope="module")

@@ -4,26 +4,18 @@ its flags allow, one table, and the equalities that must hold (an ensemble of a 
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
 from test_lm import lm_config
 
-from conftest import reverse_files, reverse_pairs, tiny_config, write_lines
+from conftest import load_script, reverse_files, reverse_pairs, tiny_config, write_lines
 from seq2seq.trainer import Trainer
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "monolingual.py"
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_monolingual", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/monolingual.py", "bench_monolingual")
 
 
 @pytest.fixture(scope="module")

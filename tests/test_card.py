@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-spec = importlib.util.spec_from_file_location("card", Path(__file__).resolve().parent.parent / "scripts" / "card.py")
-card = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(card)
+from conftest import load_script
+
+card = load_script("scripts/card.py", "card")
 
 
 def _log(valid: list[dict]) -> list[dict]:

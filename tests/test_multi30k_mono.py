@@ -1,7 +1,6 @@
 """Leak guard of the language models' text (data/multi30k_mono.py), on the real files when ../shared/data is here:
 nothing written describes an image of Flickr8k's val or test split."""
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -9,12 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, load_script
 
 SCRIPT = Path(__file__).resolve().parent.parent / "data" / "multi30k_mono.py"
-spec = importlib.util.spec_from_file_location("multi30k_mono", SCRIPT)
-mono = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(mono)
+mono = load_script("data/multi30k_mono.py", "multi30k_mono")
 
 M30K, F8K = SHARED_DATA / "multi30k", SHARED_DATA / "flickr8k"
 needs_data = pytest.mark.skipif(not (M30K / "task2" / "raw").is_dir() or not (F8K / "Flickr8k.token.txt").is_file(),
@@ -57,7 +54,7 @@ def test_written_text_describes_no_flickr8k_val_or_test_image(tmp_path, lang):
 def test_captions_form_is_the_captioners_and_keeps_the_guard(tmp_path):
     """--captions: the same sentences (and so the same leak guard), lowercased, punctuation gone, as a captioner's
     training text is (normalize_caption after Flickr8k's tokenized punctuation)."""
-    run = lambda out, *flags: subprocess.run([sys.executable, str(SCRIPT), "--lang", "en", "--out", str(out), *flags],  # noqa: E731
+    run = lambda out, *flags: subprocess.run([sys.executable, str(SCRIPT), "--lang", "en", "--out", str(out), *flags],
                                              capture_output=True, text=True, check=True)
     run(tmp_path / "plain")
     run(tmp_path / "captions", "--captions")
@@ -65,6 +62,6 @@ def test_captions_form_is_the_captioners_and_keeps_the_guard(tmp_path):
         plain = (tmp_path / "plain" / name).read_text(encoding="utf-8").splitlines()
         caps = (tmp_path / "captions" / name).read_text(encoding="utf-8").splitlines()
         assert len(caps) == len(plain)
-        words = lambda p: [w for w in re.sub(r"[^\w\s']", " ", p.lower()).split() if any(ch.isalnum() for ch in w)]  # noqa: E731
+        words = lambda p: [w for w in re.sub(r"[^\w\s']", " ", p.lower()).split() if any(ch.isalnum() for ch in w)]
         assert all(c.split() == words(p) for p, c in zip(plain, caps))
         assert not any(re.search(r"[A-Z.,!?;:\"]", c) for c in caps)
