@@ -7,7 +7,7 @@ metrics and users only ever see `decode`'s output. Ids are fixed for every model
 from __future__ import annotations
 
 import io
-import itertools
+import random
 import shutil
 from pathlib import Path
 from typing import Iterable
@@ -73,21 +73,21 @@ class Tokenizer:
         """Train a model on `texts` (in `langs`) and write it to `model_file`; the vocabulary may come out smaller
         on tiny data.
 
-        `texts` may be a stream (a corpus read from disk): sentencepiece keeps a random sample of `sample`
-        sentences of it (a fixed seed: the same corpus gives the same model), never the whole text."""
+        `texts` may be a stream (a corpus read from disk): a uniform random sample of `sample` sentences of it is
+        kept (`reservoir`, a fixed seed: the same corpus gives the same model in every process), never the whole
+        text; a corpus of at most `sample` sentences is used whole, in its order."""
         buf = io.BytesIO()
         langs = tuple(langs)
         norm = normalizer(langs) or (lambda t: t)
-        texts = (norm(t) for t in texts if t.strip())
-        first = next(texts, None)
-        if first is None:
+        kept = reservoir((norm(t) for t in texts if t.strip()), sample)
+        if not kept:
             raise UserError("cannot train a tokenizer: the training text is empty")
-        spm.set_random_generator_seed(1)  # sentencepiece's own generator, which samples a larger input
+        spm.set_random_generator_seed(1)  # sentencepiece's own generator (the unigram trainer's sampling)
         try:
             spm.SentencePieceTrainer.train(
-                sentence_iterator=itertools.chain([first], texts), model_writer=buf, vocab_size=vocab_size,
+                sentence_iterator=iter(kept), model_writer=buf, vocab_size=vocab_size,
                 model_type=model_type, character_coverage=character_coverage, pad_id=PAD, unk_id=UNK, bos_id=BOS,
-                eos_id=EOS, hard_vocab_limit=False, input_sentence_size=sample, shuffle_input_sentence=True,
+                eos_id=EOS, hard_vocab_limit=False, input_sentence_size=0, shuffle_input_sentence=False,
                 normalization_rule_name=spm_rule(langs),
                 num_threads=2, minloglevel=2,
             )
@@ -102,6 +102,22 @@ class Tokenizer:
         except OSError as e:
             raise UserError(f"cannot write {model_file}: {e.strerror or e}") from None
         return Tokenizer(model_file, langs)
+
+
+def reservoir(items: Iterable[str], k: int, seed: int = 1) -> list[str]:
+    """A uniform random sample of k items of a stream of unknown length (Vitter's algorithm R), in one pass and
+    O(k) memory; all of them, in order, when there are at most k. Seeded here, not by sentencepiece, whose own
+    sampling of a large input differed between processes."""
+    rng = random.Random(seed)
+    kept: list[str] = []
+    for i, item in enumerate(items):
+        if i < k:
+            kept.append(item)
+        else:
+            j = rng.randrange(i + 1)
+            if j < k:
+                kept[j] = item
+    return kept
 
 
 def install(src: str | Path, dst: Path, langs: Iterable[str] = ()) -> Tokenizer:

@@ -255,6 +255,7 @@ class Trainer(Resumable):
                     self._run_epoch()
                 if not self.stopping:  # ran out of epochs
                     self._after_validation(self.validate())
+            self.dist.barrier()  # every rank is done with the group before any tears it down (gloo aborted at exit)
         except KeyboardInterrupt as e:
             if not isinstance(e, Interrupted):
                 self.say(f"stopped at once, without saving: {self._last_good()}")

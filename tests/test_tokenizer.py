@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
+from collections import Counter
 
 import pytest
 import sentencepiece as spm
 
 from seq2seq import UserError
-from seq2seq.tokenizer import BOS, EOS, PAD, UNK, Tokenizer, load_pair, model_files
+from seq2seq.tokenizer import BOS, EOS, PAD, UNK, Tokenizer, load_pair, model_files, reservoir
 
 WORDS = ("the cat dog house tree river city man woman child runs sees eats walks small big red green old new "
          "quickly slowly today yesterday and with under over near far hello world").split()
@@ -211,3 +214,18 @@ def test_from_bytes_is_the_same_model(tok):
     assert again.encode(texts) == tok.encode(texts) and len(again) == len(tok)
     with pytest.raises(UserError, match="not a sentencepiece model"):
         Tokenizer.from_bytes(b"junk")
+
+
+def test_reservoir_sample_is_uniform_and_the_same_in_every_process():
+    """The training sample: everything in order when the stream is short; otherwise k distinct items, each kept
+    with probability k/n (checked over many seeds), and the same sample in a fresh interpreter (sentencepiece's own
+    sampling was not)."""
+    items = [f"s{i}" for i in range(10)]
+    assert reservoir(iter(items), 10) == items and reservoir(iter(items), 50) == items and reservoir(iter([]), 3) == []
+    sample = reservoir(iter(items), 4)
+    assert len(sample) == len(set(sample)) == 4 and set(sample) <= set(items)
+    counts = Counter(x for seed in range(3000) for x in reservoir(iter(items), 4, seed=seed))
+    assert all(abs(counts[x] / 3000 - 0.4) < 0.04 for x in items)  # 4/10; sd ~0.009
+    code = "from seq2seq.tokenizer import reservoir; print(reservoir((f's{i}' for i in range(1000)), 7))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(reservoir((f"s{i}" for i in range(1000)), 7))
