@@ -54,6 +54,15 @@ table() {  # TITLE: selection.md from scores.txt, best CIDEr-D first
     sort -k3 -gr "$work/scores.txt" | awk '{print "| " $1 " | " $2 " | " $3 " |"}'; echo; } >> "$out/selection.md"
 }
 
+keep() {  # NAME: copy the candidate with the best val CIDEr-D in scores.txt to OUT_DIR/NAME (float32)
+  local dest=$1 best
+  best=$(sort -k3 -g "$work/scores.txt" | tail -1)
+  [ -n "$best" ] || { echo "no candidate was scored: see $out/logs"; exit 1; }
+  set -- $best
+  rm -rf "${out:?}/$dest" && cp -r "$work/export/$1" "$out/$dest"
+  echo "keeping $1 (val BLEU-4 $2, CIDEr-D $3) as $out/$dest" | tee -a "$out/selection.md"
+}
+
 case $phase in
 ce)
   wanted=${*:-$(echo "$recipes" | awk 'NF {print $1}')}
@@ -83,11 +92,7 @@ ce)
   for name in $wanted; do candidates "$name" & done
   wait
   table "cross-entropy recipes, $minutes minutes each (beam 3, alpha 1.0, no-repeat 3)"
-  best=$(sort -k3 -g "$work/scores.txt" | tail -1)
-  [ -n "$best" ] || { echo "no candidate was scored: see $out/logs"; exit 1; }
-  set -- $best
-  rm -rf "$out/ce-best" && cp -r "$work/export/$1" "$out/ce-best"
-  echo "keeping $1 (val BLEU-4 $2, CIDEr-D $3) as $out/ce-best" | tee -a "$out/selection.md"
+  keep ce-best
   ;;
 scst)
   [ -f "$out/ce-best/model.pt" ] || { echo "run the ce phase first: $out/ce-best is missing"; exit 2; }
@@ -100,11 +105,7 @@ scst)
   rm -f "$work/scores.txt"
   candidates scst
   table "self-critical training from ce-best, up to $minutes minutes"
-  best=$(sort -k3 -g "$work/scores.txt" | tail -1)
-  [ -n "$best" ] || { echo "no SCST candidate was scored: see $out/logs"; exit 1; }
-  set -- $best
-  rm -rf "$out/scst" && cp -r "$work/export/$1" "$out/scst"
-  echo "keeping $1 (val BLEU-4 $2, CIDEr-D $3) as $out/scst (float32: ship with seq2seq export)" | tee -a "$out/selection.md"
+  keep scst  # float32: ship it with `seq2seq export --model $WORK/scst` (float16) and the shipped search
   ;;
 *) echo "usage: $0 ce|scst OUT_DIR MINUTES [RUNS...]"; exit 2 ;;
 esac
