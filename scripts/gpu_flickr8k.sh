@@ -39,13 +39,13 @@ score() {  # NAME DIR: val BLEU-4 and CIDEr-D of an exported model with the ship
 }
 
 candidates() {  # RUN: export best.pt and the average of the last 3 checkpoints, score both
-  local name=$1 cand
+  local name=$1 n cand
   [ -f "$work/$name/best.pt" ] || { echo "$name: no best.pt (see $out/logs/$name.log)" >&2; return; }
-  for cand in best avg3; do
-    if [ $cand = best ]; then $PY -m seq2seq export --model "$work/$name" --out "$work/export/$name-$cand" --fp32
-    else $PY -m seq2seq export --model "$work/$name" --out "$work/export/$name-$cand" --fp32 --average 3; fi \
+  for n in 0 3; do  # export's --average 0 is best.pt
+    cand=$name-$([ $n = 0 ] && echo best || echo avg$n)
+    $PY -m seq2seq export --model "$work/$name" --out "$work/export/$cand" --fp32 --average $n \
       > /dev/null 2>>"$out/logs/score.log" || continue
-    score "$name-$cand" "$work/export/$name-$cand" >> "$work/scores.txt"
+    score "$cand" "$work/export/$cand" >> "$work/scores.txt"
   done
 }
 
