@@ -5,6 +5,8 @@
 # the best one. Chooses on val only: the test split is not read here.
 #
 # Usage: scripts/gpu_flickr8k.sh ce   OUT_DIR MINUTES [RUNS...]   # the sweep; keeps OUT_DIR/ce-best
+#        scripts/gpu_flickr8k.sh ft   OUT_DIR MINUTES             # backbone fine-tuning from OUT_DIR/ce-best;
+#                                                                 #   replaces ce-best only if val improves
 #        scripts/gpu_flickr8k.sh scst OUT_DIR MINUTES             # SCST from OUT_DIR/ce-best -> OUT_DIR/scst
 #   RUNS   names from the table below (default: all)
 # Environment: PY (python), WORK (runs, default /tmp/gpu-flickr8k), SET (extra --set overrides for every run),
@@ -96,6 +98,24 @@ ce)
   table "cross-entropy recipes, $minutes minutes each (beam 3, alpha 1.0, no-repeat 3)"
   keep ce-best
   ;;
+ft)
+  # Stage 2: the backbone's last 2 blocks fine-tuned (with augmentation) from ce-best, in ce-best's own recipe (its
+  # config.yaml), at a lower learning rate; 4 x 750 tokens per update fit 6 GB of CPU memory (a GPU can take SET=
+  # "train.batch_tokens=3000 train.accum_steps=1"). ce-best is replaced only by a candidate that beats it on val.
+  [ -f "$out/ce-best/model.pt" ] || { echo "run the ce phase first: $out/ce-best is missing"; exit 2; }
+  rm -rf "${work:?}/ft" "$work/export/ce-start" && mkdir -p "$work/export" && cp -r "$out/ce-best" "$work/export/ce-start"
+  # shellcheck disable=SC2086
+  $PY -m seq2seq train "$out/ce-best/config.yaml" --set model_dir="$work/ft" train.init_from="$out/ce-best" \
+    model.finetune_blocks=2 train.lr=0.0003 train.warmup_steps=0 train.batch_tokens=750 train.accum_steps=4 \
+    train.valid_every=50 train.early_stopping=4 train.keep_last=3 train.max_minutes="$minutes" \
+    train.threads="${THREADS:-0}" ${SET:-} > "$out/logs/ft.log" 2>&1
+  echo "ft: exit $? after $(grep -c '"valid"' "$work/ft/log.jsonl" 2>/dev/null) validations"
+  rm -f "$work/scores.txt"
+  score ce-start "$work/export/ce-start" >> "$work/scores.txt"
+  candidates ft
+  table "backbone fine-tuning from ce-best, up to $minutes minutes"
+  keep ce-best
+  ;;
 scst)
   [ -f "$out/ce-best/model.pt" ] || { echo "run the ce phase first: $out/ce-best is missing"; exit 2; }
   rm -rf "${work:?}/scst"
@@ -109,7 +129,7 @@ scst)
   table "self-critical training from ce-best, up to $minutes minutes"
   keep scst  # float32: ship it with `seq2seq export --model $WORK/scst` (float16) and the shipped search
   ;;
-*) echo "usage: $0 ce|scst OUT_DIR MINUTES [RUNS...]"; exit 2 ;;
+*) echo "usage: $0 ce|ft|scst OUT_DIR MINUTES [RUNS...]"; exit 2 ;;
 esac
 for f in "$work"/*/log.jsonl; do cp "$f" "$out/logs/$(basename "$(dirname "$f")").jsonl" 2>/dev/null; done
 cat "$out/selection.md"
