@@ -119,9 +119,13 @@ ft)
 scst)
   [ -f "$out/ce-best/model.pt" ] || { echo "run the ce phase first: $out/ce-best is missing"; exit 2; }
   rm -rf "${work:?}/scst"
+  # ce-best's architecture (the wide recipe's sizes, say), or init_from would leave mismatched tensors untrained
+  arch=$($PY -c 'import sys, yaml; m = yaml.safe_load(open(sys.argv[1]))["model"]
+print(" ".join(f"model.{k}={m[k]}" for k in ("cell", "emb_dim", "hidden", "dec_layers", "attention", "attn_dim")))' \
+    "$out/ce-best/config.yaml") || exit 2
   # shellcheck disable=SC2086
   $PY -m seq2seq train configs/flickr8k-en-scst.yaml --set model_dir="$work/scst" train.init_from="$out/ce-best" \
-    data.spm_model="$spm" train.scst_baseline=mean train.valid_every=150 train.early_stopping=4 \
+    $arch data.spm_model="$spm" train.scst_baseline=mean train.valid_every=150 train.early_stopping=4 \
     train.max_minutes="$minutes" train.threads="${THREADS:-0}" ${SET:-} > "$out/logs/scst.log" 2>&1
   echo "scst: exit $? after $(grep -c '"valid"' "$work/scst/log.jsonl" 2>/dev/null) validations"
   rm -f "$work/scores.txt"
