@@ -115,15 +115,19 @@ class Captioner:
 
     @classmethod
     def load(cls, name_or_dir: str | Path | Sequence[str | Path], device: str = "auto", *,
-             checkpoint: str | None = None, **search) -> "Captioner":
+             checkpoint: str | None = None, ensemble: bool = True, **search) -> "Captioner":
         """A shipped captioner by name or any captioning model directory, or a list of them: an ensemble (see
         `Translator.load`), whose captions' attention is the first model's. Its members must share their
         sentencepiece model, and see the same image tensor: the same data.image_size and data.image_transform
-        (they are refused otherwise; their backbones may differ, and equal ones run once)."""
+        (they are refused otherwise; their backbones may differ, and equal ones run once). A captioner loaded
+        alone whose config names members (search.ensemble) is that ensemble unless `ensemble=False`."""
         from seq2seq.loading import load
-        from seq2seq.model.combine import check_vocabularies, model_names
+        from seq2seq.model.combine import check_vocabularies, load_members
 
-        ms = [load(n, device, checkpoint=checkpoint, task="caption") for n in model_names(name_or_dir)]
+        def load_one(name, checkpoint=checkpoint):
+            return load(name, device, checkpoint=checkpoint, task="caption")
+
+        ms = load_members(name_or_dir, load_one, ensemble)
         check_vocabularies(ms)
         m, d = ms[0], ms[0].config.data
         for other in ms[1:]:

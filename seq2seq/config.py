@@ -188,6 +188,8 @@ class SearchConfig:
     no_repeat_ngram: int = 0  # n > 0: no output holds an n-gram twice ("a dog and a dog and ...")
     lm: str | None = None  # shallow fusion: a language model of the target language (folder or shipped name) ...
     lm_weight: float = 0.0  # ... whose weight x log-probability is added at every step (0: not used)
+    ensemble: tuple = ()  # more models (folders, relative to this model's, or shipped names) averaged with this one
+    # whenever it is loaded alone: its default is an ensemble (`--no-ensemble` or `ensemble=False` decodes it alone)
 
     def validate(self) -> None:
         _check(1 <= self.nbest <= self.beam, "need 1 <= search.nbest <= search.beam")
@@ -197,6 +199,9 @@ class SearchConfig:
         _check(self.batch_size >= 1 and self.no_repeat_ngram >= 0, "need search.batch_size >= 1, no_repeat_ngram >= 0")
         _check(0 <= self.lm_weight <= 10 and (self.lm or not self.lm_weight),
                "need 0 <= search.lm_weight <= 10, and search.lm (a language model) when it is not 0")
+        _check(isinstance(self.ensemble, (list, tuple)) and all(isinstance(m, str) and m.strip() for m in self.ensemble),
+               f"search.ensemble must be a list of model folders or shipped names, got {self.ensemble!r}")
+        self.ensemble = tuple(self.ensemble)
 
     def updated(self, **settings) -> "SearchConfig":
         """A validated copy with these settings changed (a None value leaves a setting as it is)."""
@@ -238,7 +243,8 @@ class Config:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d["train"] = {k: list(v) if isinstance(v, tuple) else v for k, v in d["train"].items()}  # YAML lists
+        for section in ("train", "search"):  # tuples as YAML lists
+            d[section] = {k: list(v) if isinstance(v, tuple) else v for k, v in d[section].items()}
         return d
 
     def save(self, path: str | Path) -> None:

@@ -41,7 +41,7 @@ def card_summary(model_dir: Path) -> str:
 
 
 def shipped() -> dict[str, dict]:
-    """name -> {path, task, src_lang, tgt_lang, summary} for every model on the search path (a name found in
+    """name -> {path, task, src_lang, tgt_lang, summary, ensemble} for every model on the search path (a name found in
     an earlier folder hides the same name in a later one)."""
     out = {}
     for root in search_path():
@@ -60,9 +60,16 @@ def _describe(d: Path) -> dict:
         raise UserError(f"{d / 'config.yaml'}: not a readable model config ({type(e).__name__})") from None
     if not isinstance(cfg, dict):
         raise UserError(f"{d / 'config.yaml'}: not a model config (a mapping of data/model/train/search)")
-    data, model = cfg.get("data") or {}, cfg.get("model") or {}
+    data, model, search = cfg.get("data") or {}, cfg.get("model") or {}, cfg.get("search") or {}
     return {"path": d, "task": {"image": "caption", "none": "lm"}.get(model.get("encoder"), "translate"),
-            "src_lang": data.get("src_lang"), "tgt_lang": data.get("tgt_lang"), "summary": card_summary(d)}
+            "src_lang": data.get("src_lang"), "tgt_lang": data.get("tgt_lang"), "summary": card_summary(d),
+            "ensemble": _members(search)}
+
+
+def _members(search: object) -> list[str]:
+    """The ensemble members a config's search section names (loading checks them; a listing only shows them)."""
+    members = search.get("ensemble") if isinstance(search, dict) else None
+    return [str(m) for m in members] if isinstance(members, list) else []
 
 
 def resolve(model: str | None, src_lang: str | None = None, tgt_lang: str | None = None,

@@ -72,18 +72,21 @@ class Translator:
 
     @classmethod
     def load(cls, name_or_dir: str | Path | Sequence[str | Path], device: str = "auto", *, quantize: bool = False,
-             checkpoint: str | None = None, **search) -> "Translator":
+             checkpoint: str | None = None, ensemble: bool = True, **search) -> "Translator":
         """A shipped model by name (`seq2seq models`) or any model directory, or a list of them: an ensemble,
         which averages the models' log-probabilities at every search step (they must share their sentencepiece
-        models; the first one's config, search settings and shortlist are used). `checkpoint` best | last |
+        models; the first one's config, search settings and shortlist are used). A model loaded alone whose config
+        names members (search.ensemble) is that ensemble unless `ensemble=False`. `checkpoint` best | last |
         average picks weights in a training run's directory; search settings (beam, alpha, nbest, batch_size,
         shortlist, max_len_ratio, max_len_offset, no_repeat_ngram, lm, lm_weight) become this translator's
         defaults. lm and lm_weight: shallow fusion with a language model of the target language."""
         from seq2seq.loading import load
-        from seq2seq.model.combine import check_vocabularies, model_names
+        from seq2seq.model.combine import check_vocabularies, load_members
 
-        ms = [load(n, device, quantize=quantize, checkpoint=checkpoint, task="translate")
-              for n in model_names(name_or_dir)]
+        def load_one(name, checkpoint=checkpoint):
+            return load(name, device, quantize=quantize, checkpoint=checkpoint, task="translate")
+
+        ms = load_members(name_or_dir, load_one, ensemble)
         check_vocabularies(ms)
         m = ms[0]
         t = cls(m.model, m.src_tok, m.tgt_tok, m.config.search.updated(**search), m.device, m.shortlist,

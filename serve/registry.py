@@ -54,10 +54,11 @@ def lm_language(lm: str) -> str:
 
 
 def load_served(specs: list[str], lms: list[Fusion], device: str = "auto",
-                quantize: bool = False) -> tuple[dict, dict]:
+                quantize: bool = False, ensemble: bool = True) -> tuple[dict, dict]:
     """name -> Translator and name -> Captioner for the entries `specs`, each LM fused into every model whose
     output language is the LM's (one LM per language; an LM that fits no served model, or one of another
-    sentencepiece model than a model it is fused into, is refused). The default direction comes first."""
+    sentencepiece model than a model it is fused into, is refused). The default direction comes first. A lone
+    model whose config names ensemble members (search.ensemble) is served as that ensemble unless not `ensemble`."""
     from seq2seq.caption import Captioner
     from seq2seq.loading import model_task
     from seq2seq.translate import Translator
@@ -82,9 +83,9 @@ def load_served(specs: list[str], lms: list[Fusion], device: str = "auto",
         fusion = by_lang.get(lang)
         search = {"lm": fusion.lm, "lm_weight": fusion.weight} if fusion else {}
         if task == "caption":
-            model = captioners[name] = Captioner.load(paths, device, **search)
+            model = captioners[name] = Captioner.load(paths, device, ensemble=ensemble, **search)
         else:
-            model = translators[name] = Translator.load(paths, device, quantize=quantize, **search)
+            model = translators[name] = Translator.load(paths, device, quantize=quantize, ensemble=ensemble, **search)
         if fusion:
             used.add(lang)
             try:

@@ -124,3 +124,33 @@ def test_bad_ensembles_in_the_cli_are_one_error_line(models, tmp_path, capsys, o
     assert main(["caption", "--model", str(models["a"]), "--model", str(models[other]), str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and says in err, err
+
+
+def test_a_captioner_naming_a_member_in_its_config_is_that_ensemble(models, tmp_path, capsys):
+    """search.ensemble in a captioner's config: loaded alone it is the ensemble (API and `caption`), and
+    --no-ensemble / ensemble=False captions with it alone; a member that sees other images is refused."""
+    import shutil
+
+    import yaml
+
+    leader = tmp_path / "leader"
+    shutil.copytree(models["a"], leader)
+    raw = yaml.safe_load((leader / "config.yaml").read_text())
+    raw["search"]["ensemble"] = [str(models["b"])]
+    (leader / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    path = tmp_path / "red.png"
+    _images(1)[0].save(path)
+    ens = Captioner.load(leader, "cpu", beam=2)
+    assert ens.model_dirs == [leader, models["b"]]
+    assert ens.caption(str(path)) == Captioner.load([models["a"], models["b"]], "cpu", beam=2).caption(str(path))
+    alone = Captioner.load(leader, "cpu", beam=2, ensemble=False)
+    assert alone.model_dirs == [leader]
+    assert alone.caption(str(path)) == Captioner.load(models["a"], "cpu", beam=2).caption(str(path))
+    capsys.readouterr()
+    for flags, want in (([], ens), (["--no-ensemble"], alone)):
+        assert main(["caption", "--model", str(leader), "--beam", "2", *flags, str(path)]) == 0
+        assert capsys.readouterr().out == want.caption(str(path)) + "\n"
+    raw["search"]["ensemble"] = [str(models["big"])]
+    (leader / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(UserError, match="image_size"):
+        Captioner.load(leader, "cpu")

@@ -46,6 +46,13 @@ def model_args(p: argparse.ArgumentParser, task: str = "translate") -> None:
                        "the shipped one); repeat it for an ensemble (captioners of the same vocabulary and image "
                        "size, log-probabilities averaged)")
     checkpoint_arg(p)
+    ensemble_arg(p)
+
+
+def ensemble_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-ensemble", dest="ensemble", action="store_false",
+                   help="decode a model alone even when its config names ensemble members (search.ensemble; "
+                   "`seq2seq models` shows them): faster, a little less accurate")
 
 
 def checkpoint_arg(p: argparse.ArgumentParser) -> None:

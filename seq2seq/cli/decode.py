@@ -109,7 +109,7 @@ def _translator(args):
 
     models = [resolve(m) for m in args.model] if args.model else [resolve(None, args.src_lang, args.tgt_lang)]
     return Translator.load(models, args.device, quantize=args.quantize, checkpoint=args.checkpoint,
-                           **search_overrides(args))
+                           ensemble=args.ensemble, **search_overrides(args))
 
 
 def _write(out, res, nbest: int) -> None:
@@ -183,7 +183,8 @@ def _cmd_caption(args) -> int:
     from seq2seq.progress import progress_bar
 
     model_dirs = [resolve(m, task="caption") for m in args.model] if args.model else [resolve(None, task="caption")]
-    captioner = Captioner.load(model_dirs, args.device, checkpoint=args.checkpoint, **search_overrides(args))
+    captioner = Captioner.load(model_dirs, args.device, checkpoint=args.checkpoint, ensemble=args.ensemble,
+                               **search_overrides(args))
     failed = 0
     with progress_bar(len(args.images), "captioning", "img", args.progress) as bar:
         results = captioner.caption_files(args.images, progress=bar.update)

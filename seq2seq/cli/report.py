@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from seq2seq.cli.common import checkpoint_arg, command, decode_args, lm_args, progress_arg, shortlist_arg
+from seq2seq.cli.common import (checkpoint_arg, command, decode_args, ensemble_arg, lm_args, progress_arg,
+                                shortlist_arg)
 from seq2seq.extras import require_extra
 
 
@@ -44,6 +45,7 @@ def register(sub) -> None:
     lm_args(rp)
     progress_arg(rp)
     checkpoint_arg(rp)
+    ensemble_arg(rp)
 
     dg = command(sub, "diagnose", _cmd_diagnose,
                  help="long-range memory and gradient flow (Elman RNN vs LSTM vs GRU, clipping) as an HTML page",
@@ -76,7 +78,8 @@ def _cmd_report(args) -> int:
         split=args.split, root=args.root, compare=args.compare, limit=args.limit, examples=args.examples,
         attention=args.attention, bootstrap=args.bootstrap, title=args.title, device=args.device, beam=args.beam,
         alpha=args.alpha, batch_size=args.batch_size, shortlist=args.shortlist, progress=args.progress,
-        no_repeat_ngram=args.no_repeat_ngram, checkpoint=args.checkpoint, lm=args.lm, lm_weight=args.lm_weight)
+        no_repeat_ngram=args.no_repeat_ngram, checkpoint=args.checkpoint, lm=args.lm, lm_weight=args.lm_weight,
+        ensemble=args.ensemble)
     html, md = write_report(opts)
     print(f"wrote {html} and {md}")
     return 0

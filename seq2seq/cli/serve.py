@@ -7,7 +7,7 @@ import socket
 import sys
 
 from seq2seq import UserError
-from seq2seq.cli.common import command
+from seq2seq.cli.common import command, ensemble_arg
 from seq2seq.extras import require_extra
 from serve.limits import MAX_QUEUED_COST, MAX_REQUEST_COST
 
@@ -38,6 +38,7 @@ def register(sub) -> None:
     sv.add_argument("--port", type=int, default=8000, help="port to listen on")
     sv.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
     sv.add_argument("--quantize", action="store_true", help="int8 dynamic quantization (CPU)")
+    ensemble_arg(sv)
     sv.add_argument("--no-batching", action="store_true", help="translate each request on its own")
     sv.add_argument("--window-ms", type=float, default=5.0, help="micro-batching collection window (0-1000)")
     sv.add_argument("--max-batch", type=int, default=64, help="most sentences in one micro-batch")
@@ -95,7 +96,7 @@ def _cmd_serve(args) -> int:
     names = (args.model or [[]])[0] or list(shipped())
     if not names:
         raise UserError("no shipped models to serve; give --model DIR")
-    translators, captioners = load_served(names, lms, args.device, args.quantize)
+    translators, captioners = load_served(names, lms, args.device, args.quantize, args.ensemble)
     import uvicorn
 
     from serve.app import create_app
@@ -119,5 +120,6 @@ def _cmd_models(args) -> int:
     for name, m in models.items():
         source = {"translate": m["src_lang"], "caption": "image", "lm": "text"}.get(m["task"], "?")
         pair = f"{source}->{m['tgt_lang']}"  # a language model continues text of its language: text->de
-        print(f"{name:24s} {m['task']:9s} {pair:10s} {m['summary']}")
+        members = f" [by default an ensemble with {', '.join(m['ensemble'])}; --no-ensemble: alone]" if m["ensemble"] else ""
+        print(f"{name:24s} {m['task']:9s} {pair:10s} {m['summary']}{members}")
     return 0

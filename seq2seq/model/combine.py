@@ -73,6 +73,26 @@ def model_names(name_or_dirs) -> list:
     return names
 
 
+def load_members(name_or_dirs, load_one, ensemble: bool = True) -> list:
+    """The models `load` was asked for (`load_one(name, checkpoint=...)` -> `seq2seq.loading.Loaded`) and, for a
+    model asked for alone, the members its config names (search.ensemble: folders relative to its own, or shipped
+    names; their own weights, no checkpoint choice): a model whose best setting is an ensemble is that ensemble by
+    default. `ensemble=False` loads it alone; models given together, and the members, are never expanded."""
+    names = model_names(name_or_dirs)
+    ms = [load_one(n) for n in names]
+    if not ensemble or len(ms) > 1:
+        return ms
+    first = ms[0]
+    for name in first.config.search.ensemble:
+        local = Path(first.model_dir) / name
+        try:
+            ms.append(load_one(local if local.is_dir() else name, checkpoint=None))
+        except UserError as e:
+            raise UserError(f"{first.model_dir}/config.yaml: search.ensemble member {name!r}: {e} (--no-ensemble, "
+                            f"or ensemble=False in Python, decodes the model alone)") from None
+    return ms
+
+
 def check_vocabularies(members: list) -> None:
     """An ensemble's members (`seq2seq.loading.Loaded`) must share their sentencepiece models, source and target
     (a captioner's source tokenizer is its target's): else a UserError naming the two folders."""

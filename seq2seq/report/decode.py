@@ -54,13 +54,13 @@ class System:
                     hint = ("give --images/--captions or --dataset instead of --src" if flag == "--model" else
                             "compare translation models")
                     raise UserError(f"{flag} {spec or model_dir} is a captioning model; {hint}")
-            engine = Translator.load(model_dirs, opts.device, checkpoint=checkpoint, **search)
+            engine = Translator.load(model_dirs, opts.device, checkpoint=checkpoint, ensemble=opts.ensemble, **search)
         else:
             from seq2seq.caption import Captioner
 
-            engine = Captioner.load(model_dirs, opts.device, checkpoint=checkpoint, **search)
+            engine = Captioner.load(model_dirs, opts.device, checkpoint=checkpoint, ensemble=opts.ensemble, **search)
         engine.language_model()
-        return cls(task, model_dirs, engine)
+        return cls(task, engine.model_dirs, engine)  # with the members a model's config names
 
     @property
     def name(self) -> str:

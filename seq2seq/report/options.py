@@ -45,6 +45,7 @@ class ReportOptions:
     shortlist: bool | None = None
     no_repeat_ngram: int | None = None
     checkpoint: str | None = None  # best | last | average in a training run's directory (the --model only)
+    ensemble: bool = True  # a model given alone brings the members its config names (search.ensemble); False: alone
     lm: str | None = None  # shallow fusion (the --model system only, not --compare): a language model ...
     lm_weight: float | None = None  # ... and its weight; both None: the model's config decides
     progress: bool | None = None  # None: a progress bar when stderr is a terminal

@@ -1,0 +1,99 @@
+"""Which decoding setting should a model's default be? Every candidate (models, beam, length penalty, shortlist) is
+scored on validation data (sacreBLEU, cased) and timed side by side in one run; ONE table, fastest first, marks the
+best setting and the fastest within --tolerance BLEU of it: the rule for `seq2seq translate`'s default.
+
+    nice python bench/fast_default.py --systems multi30k-en-de multi30k-en-de+multi30k-en-de-v2 \\
+        --beams 2 3 5 --alphas 1.0 1.2 --shortlist on off --threads 2
+
+A system is a model folder or shipped name, or several joined by '+' (an ensemble, as `seq2seq serve` writes it);
+each is loaded as written (a config's own search.ensemble is not added). The data: --src/--ref, else Multi30k's val
+set for the first system's direction (--root). Sentences/s is decode time only (loading and a warm-up excluded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Row:
+    system: str
+    beam: int
+    alpha: float
+    shortlist: bool
+    bleu: float
+    sps: float  # sentences per second
+
+
+def pick(rows: list[Row], tolerance: float) -> tuple[Row, Row]:
+    """(best, default): the highest BLEU (ties: the faster), and the fastest row within `tolerance` BLEU of it."""
+    best = max(rows, key=lambda r: (r.bleu, r.sps))
+    return best, max((r for r in rows if r.bleu >= best.bleu - tolerance - 1e-9), key=lambda r: (r.sps, r.bleu))
+
+
+def table(rows: list[Row], tolerance: float) -> str:
+    """Markdown, fastest first; the best row and the fast default marked."""
+    best, default = pick(rows, tolerance)
+    lines = ["| system | beam | alpha | shortlist | val BLEU | vs best | sent/s | |", "|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: -r.sps):
+        mark = " and ".join(m for m, hit in (("best", r is best), (f"fastest within {tolerance:g}", r is default)) if hit)
+        lines.append(f"| {r.system} | {r.beam} | {r.alpha:g} | {'on' if r.shortlist else 'off'} | {r.bleu:.2f} | "
+                     f"{r.bleu - best.bleu:+.2f} | {r.sps:.1f} | {mark} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    import torch
+
+    from seq2seq.corpus import multi30k, read_lines
+    from seq2seq.metrics import corpus_scores
+    from seq2seq.translate import Translator
+    from serve.registry import members
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--systems", nargs="+", required=True, help="model folders or shipped names; A+B: an ensemble")
+    ap.add_argument("--beams", type=int, nargs="+", default=[5])
+    ap.add_argument("--alphas", type=float, nargs="+", help="length penalties (default: each system's config)")
+    ap.add_argument("--shortlist", nargs="+", choices=("on", "off"), default=["on"])
+    ap.add_argument("--src", help="source file (default: Multi30k val of the first system's direction)")
+    ap.add_argument("--ref", help="reference file, with --src")
+    ap.add_argument("--root", help="Multi30k folder (default: ../shared/data/multi30k)")
+    ap.add_argument("--limit", type=int, default=0, metavar="N", help="only the first N sentences")
+    ap.add_argument("--tolerance", type=float, default=0.5, help="BLEU below the best a fast default may be")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args(argv)
+    if (args.src is None) != (args.ref is None):
+        ap.error("--src and --ref go together")
+    torch.set_num_threads(args.threads)
+    loaded = {s: Translator.load(members(s), args.device, ensemble=False) for s in args.systems}
+    first = loaded[args.systems[0]].config.data
+    src, ref = ((read_lines(args.src), read_lines(args.ref)) if args.src else
+                multi30k("val", first.src_lang, first.tgt_lang, args.root))
+    if args.limit:
+        src, ref = src[: args.limit], ref[: args.limit]
+    rows = []
+    for system, tr in loaded.items():
+        tr.translate(src[:32])  # warm-up: allocator, threads, lazy imports
+        for beam, alpha, sl in itertools.product(args.beams, args.alphas or [tr.search.alpha], args.shortlist):
+            tic = time.perf_counter()
+            hyps = tr.translate(src, beam=beam, alpha=alpha, shortlist=sl == "on")
+            seconds = time.perf_counter() - tic
+            bleu = corpus_scores(hyps, ref, metrics=("bleu",))["bleu"].score
+            rows.append(Row(system, beam, alpha, sl == "on", bleu, len(src) / seconds))
+            print(f"{system} beam {beam} alpha {alpha:g} shortlist {sl}: BLEU {bleu:.2f}, {len(src) / seconds:.1f} "
+                  f"sent/s", flush=True)
+    out = table(rows, args.tolerance)
+    best, default = pick(rows, args.tolerance)
+    print(f"\n{len(src)} sentences, {args.threads} threads, {args.device}\n\n{out}\n\nbest: {best.system} beam "
+          f"{best.beam} alpha {best.alpha:g} ({best.bleu:.2f}); fast default: {default.system} beam {default.beam} "
+          f"alpha {default.alpha:g} shortlist {'on' if default.shortlist else 'off'} ({default.bleu:.2f}, "
+          f"{default.sps / best.sps:.2f}x the best's speed)")
+    return out
+
+
+if __name__ == "__main__":
+    main()
