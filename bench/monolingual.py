@@ -9,7 +9,8 @@ beam-5 sentences/s beside each row. Rows per direction:
                     log-probabilities averaged (a fine-tuned BT model is a cheap second member)
   all together      that ensemble, fused with the LM
 
-A row whose models are not given is left out. Every model's direction and every LM's language come from their
+A row whose models are not given is left out; each row decodes exactly the models it lists (a config's own
+search.ensemble is not added: the shipped en->de default is the "+ ensemble" row). Every model's direction and every LM's language come from their
 config.yaml, so the flags take models of both directions in any order.
 
     nice python bench/monolingual.py                                   # baseline rows, all three sets
@@ -109,7 +110,7 @@ def run_row(label: str, members: list[Path], lm: Path | None, data: dict, args) 
     """Decode every set with these members (and LM: its weight the best of args.weights on val, cased BLEU)."""
     from seq2seq.translate import Translator
 
-    tr = Translator.load(members, args.device, beam=args.beam, alpha=args.alpha)
+    tr = Translator.load(members, args.device, ensemble=False, beam=args.beam, alpha=args.alpha)  # exactly these
     weight = None
     if lm is not None:
         src, ref = data["val"]

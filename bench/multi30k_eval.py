@@ -26,9 +26,12 @@ def main() -> None:
     ap.add_argument("--quantize", action="store_true")
     ap.add_argument("--no-shortlist", dest="shortlist", action="store_false",
                     help="score the whole vocabulary, not the model's lexical shortlist")
+    ap.add_argument("--no-ensemble", dest="ensemble", action="store_false",
+                    help="the model alone, not the ensemble its config names (search.ensemble)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    tr = Translator.load(args.model, device="auto", quantize=args.quantize, shortlist=args.shortlist)
+    tr = Translator.load(args.model, device="auto", quantize=args.quantize, ensemble=args.ensemble,
+                         shortlist=args.shortlist)
     src_lang, tgt_lang = tr.config.data.src_lang, tr.config.data.tgt_lang
     val_src, val_ref = multi30k("val", src_lang, tgt_lang, args.root)
 
@@ -43,7 +46,8 @@ def main() -> None:
             if best is None or score > best[0]:
                 best = (score, beam, alpha)
     _, beam, alpha = best
-    print(f"\n{args.model} ({src_lang}->{tgt_lang}), beam {beam}, alpha {alpha} "
+    name = " + ".join(str(d) for d in tr.model_dirs)  # with the members the model's config names, if any
+    print(f"\n{name} ({src_lang}->{tgt_lang}), beam {beam}, alpha {alpha} "
           f"(chosen on val){', int8' if args.quantize else ''}"
           f"{', lexical shortlist' if tr.shortlist is not None and args.shortlist else ', whole vocabulary'}\n")
     print("| set | BLEU | BLEU (lc) | chrF | TER | sentences/s |\n|---|---|---|---|---|---|")

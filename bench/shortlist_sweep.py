@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--root", default=None, help="Multi30k folder (default ../shared/data/multi30k)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    tr = Translator.load(args.model, device="cpu")
+    tr = Translator.load(args.model, device="cpu", ensemble=False)  # this model's own shortlist, alone
     src_lang, tgt_lang = tr.config.data.src_lang, tr.config.data.tgt_lang
     src, ref = multi30k(args.split, src_lang, tgt_lang, args.root)
     train_src, train_tgt = multi30k("train", src_lang, tgt_lang, args.root)

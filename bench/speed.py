@@ -58,7 +58,10 @@ def translate_speed(model_dir: str, src: list[str], beam: int, batch_size: int, 
 
     settings = {"device": "cpu", "beam": beam, "batch_size": batch_size, "shortlist": shortlist}
     if hasattr(Translator, "load"):
-        run = Translator.load(model_dir, **settings).generate
+        try:  # the model alone, not the ensemble its config may name (search.ensemble)
+            run = Translator.load(model_dir, ensemble=False, **settings).generate
+        except TypeError:  # the code before search.ensemble (for --against an older revision)
+            run = Translator.load(model_dir, **settings).generate
     else:  # the code before the public API (for --against an older revision)
         run = Translator.from_dir(model_dir, **settings).translate
     run(src[:32])  # warm-up
