@@ -149,13 +149,21 @@ def share_equal(weights: dict) -> dict:
     return out
 
 
-def export(model_dir: Path, out: Path, average_last: int = 0, fp16: bool = True) -> Path:
+def export(model_dir: Path, out: Path, average_last: int = 0, fp16: bool = True, search: list[str] = ()) -> Path:
     """A compact, servable copy: config.yaml, tokenizer(s) and model.pt (best.pt, or the average of the last N
-    step checkpoints), in float16 unless asked otherwise."""
+    step checkpoints), in float16 unless asked otherwise. `search`: `search.KEY=VALUE` overrides of the copy's
+    decoding defaults (only those: the other sections describe how the weights were made)."""
     import shutil
+
+    from seq2seq.config import load_config
 
     if not (model_dir / "config.yaml").is_file():
         raise UserError(f"{model_dir} is not a model directory: config.yaml is missing")
+    for item in search:
+        if not item.strip().startswith("search."):
+            raise UserError(f"--set {item}: export changes decoding defaults only (search.KEY=VALUE); the data, "
+                            f"model and train sections describe how the weights were made")
+    cfg = load_config(model_dir / "config.yaml", list(search)) if search else None  # checked before any writing
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is an existing file; give a folder to write the model into")
     if out.exists() and out.resolve() == model_dir.resolve():
@@ -167,8 +175,6 @@ def export(model_dir: Path, out: Path, average_last: int = 0, fp16: bool = True)
         weights = average(steps)
     else:
         weights = model_weights(load(weights_file(model_dir)))
-    from seq2seq.config import load_config
-
     if backbone_from_package(load_config(model_dir / "config.yaml")):  # not copied: it ships in its package
         weights = {k: v for k, v in weights.items() if not k.startswith(BACKBONE_PREFIX)}
     if fp16:
@@ -180,6 +186,8 @@ def export(model_dir: Path, out: Path, average_last: int = 0, fp16: bool = True)
         for f in ["config.yaml", *(p.name for p in model_dir.glob("spm*.model")), *extra]:
             shutil.copyfile(model_dir / f, out / f)
         save(weights, out / "model.pt")
+        if cfg is not None:
+            cfg.save(out / "config.yaml")
     except OSError as e:
         raise UserError(f"cannot write {e.filename or out}: {e.strerror or e}") from None
     return out

@@ -65,6 +65,23 @@ def test_export_average(run_dir, tmp_path):
         checkpoint.export(run_dir, tmp_path / "x", average_last=50)
 
 
+def test_export_sets_decoding_defaults_only(run_dir, tmp_path, capsys):
+    """--set search.KEY=VALUE changes the copy's decoding defaults and nothing else; other sections, unknown keys
+    and bad values are one error line before anything is written."""
+    assert main(["export", "--model", str(run_dir), "--out", str(tmp_path / "e"), "--set", "search.beam=2",
+                 "search.ensemble=[other-model]"]) == 0
+    got, was = (yaml.safe_load((d / "config.yaml").read_text()) for d in (tmp_path / "e", run_dir))
+    assert got["search"] == {**was["search"], "beam": 2, "ensemble": ["other-model"]}
+    assert {k: v for k, v in got.items() if k != "search"} == {k: v for k, v in was.items() if k != "search"}
+    capsys.readouterr()
+    for bad, says in (("model.hidden=8", "decoding defaults only"), ("search.beam=0", "search.nbest"),
+                      ("search.nope=1", "unknown config key"), ("search.ensemble=3", "search.ensemble")):
+        assert main(["export", "--model", str(run_dir), "--out", str(tmp_path / "bad"), "--set", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and err.count("\n") == 1 and says in err, err
+        assert not (tmp_path / "bad").exists()
+
+
 def test_resolve_by_name_pair_and_dir(hub, run_dir):
     assert set(shipped()) == {"toy-xx-yy", "toy-yy-xx"}
     assert resolve("toy-yy-xx") == hub / "toy-yy-xx"

@@ -33,14 +33,19 @@ def register(sub) -> None:
     ex = command(sub, "export", _cmd_export, help="write a compact model folder (fp16 weights, optionally averaged)",
                  description="Copy a trained model directory's config, tokenizer(s), shortlist and training log "
                  "into a new folder with one model.pt: best.pt's weights, or the average of the last N step "
-                 "checkpoints, in float16 unless --fp32.",
+                 "checkpoints, in float16 unless --fp32. --set changes the copy's decoding defaults (search.*), "
+                 "e.g. the beam chosen on validation or the members of a default ensemble.",
                  examples=["seq2seq export --model runs/multi30k-en-de --out checkpoints/multi30k-en-de",
-                           "seq2seq export --model runs/multi30k-en-de --out exported --average 5"])
+                           "seq2seq export --model runs/multi30k-en-de --out exported --average 5",
+                           "seq2seq export --model runs/en-de-3 --out checkpoints/multi30k-en-de --set search.beam=3 "
+                           "'search.ensemble=[multi30k-en-de-v2]'"])
     ex.add_argument("--model", required=True, help="trained model directory")
     ex.add_argument("--out", required=True, help="folder to write (e.g. checkpoints/NAME)")
     ex.add_argument("--average", type=int, default=0, metavar="N",
                     help="average the last N step checkpoints instead of taking best.pt (0: best.pt)")
     ex.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
+    ex.add_argument("--set", nargs="+", default=[], metavar="search.KEY=VALUE",
+                    help="decoding defaults of the copy, e.g. --set search.alpha=1.0 'search.ensemble=[other-model]'")
 
     sl = command(sub, "shortlist", _cmd_shortlist,
                  help="(re)build a translation model's lexical shortlist (IBM Model 1)",
@@ -80,7 +85,7 @@ def run_training(cfg, resume: bool) -> int:
 def _cmd_export(args) -> int:
     from seq2seq.checkpoint import export
 
-    out = export(Path(args.model), Path(args.out), average_last=args.average, fp16=not args.fp32)
+    out = export(Path(args.model), Path(args.out), average_last=args.average, fp16=not args.fp32, search=args.set)
     print(f"wrote {out}")
     return 0
 
