@@ -48,10 +48,24 @@ def test_shipped_name_and_directory_load_the_same_model(en_de):
 
 
 @needs_translator
+def test_the_shipped_default_is_the_ensemble_its_config_names(en_de):
+    """multi30k-en-de by name is the model plus the members of its search.ensemble (its card says why);
+    ensemble=False is the model alone."""
+    from seq2seq.hub import resolve
+
+    path = shipped()["multi30k-en-de"]["path"]
+    members = [resolve(m) for m in en_de.config.search.ensemble]
+    assert en_de.model_dirs == [path, *members] and len(en_de.members) == len(members)
+    alone = Translator.load("multi30k-en-de", device="cpu", ensemble=False)
+    assert alone.model_dirs == [path] and not alone.members
+    assert alone.translate("A dog runs.")
+
+
+@needs_translator
 def test_search_settings_per_call(en_de):
     text = "A little girl in a pink dress is climbing the stairs."
     greedy = en_de.translate(text, beam=1)
-    assert en_de.search.beam == 5  # the call did not change the translator's defaults
+    assert en_de.search.beam == en_de.config.search.beam  # the call did not change the translator's defaults
     res = en_de.generate([text], beam=4, nbest=3)[0]
     assert len(res.nbest) == 3 and [s for _, s in res.nbest] == sorted((s for _, s in res.nbest), reverse=True)
     assert en_de.generate([text], beam=1)[0].text == greedy
