@@ -25,6 +25,9 @@ def test_the_fast_default_is_the_fastest_row_within_the_tolerance():
     assert b.pick(rows, 0.4)[1] is rows[2]  # exactly 0.40 below the best: within
     assert b.pick(rows, 0.3)[1] is rows[3]  # 42.90 (0.15 below) at 200 sent/s
     assert b.pick(rows, 0.0)[1] is rows[0] and b.pick(rows, 10.0)[1] is rows[4]
+    near = rows + [b.Row("ens", 3, 1.2, True, 42.60, 262.0)]  # 0.8% faster than 42.65 at 260: a timing tie
+    assert b.pick(near, 0.5)[1] is near[5] and b.pick(near, 0.5, tie=0.02)[1] is rows[2]  # the higher BLEU wins
+    assert b.pick(near, 0.5, tie=0.001)[1] is near[5]
     out = b.table(rows, 0.5)
     assert out.count("fastest within 0.5") == 1 and out.count("| best") == 1
     assert [line.split("|")[7].strip() for line in out.splitlines()[2:]] == ["900.0", "300.0", "260.0", "200.0",
