@@ -65,10 +65,11 @@ def pct(xs: list[float], q: int) -> float:
     return statistics.quantiles(xs, n=100)[q - 1] * 1000 if len(xs) > 1 else xs[0] * 1000
 
 
-def serve(model: str, batching: bool) -> tuple[subprocess.Popen, str]:
+def serve(model: str, batching: bool, ensemble: bool = True) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cmd = [sys.executable, "-m", "seq2seq", "serve", "--model", model, "--port", str(port), "--device", "cpu"]
-    proc = subprocess.Popen(cmd + ([] if batching else ["--no-batching"]), stderr=subprocess.DEVNULL)
+    cmd += ([] if batching else ["--no-batching"]) + ([] if ensemble else ["--no-ensemble"])
+    proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
@@ -86,6 +87,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 32])
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--beam", type=int, default=5)
+    ap.add_argument("--no-ensemble", dest="ensemble", action="store_false",
+                    help="serve the model alone, not the ensemble its config names (search.ensemble)")
     ap.add_argument("--batching", choices=("on", "off", "both"), default="both")
     ap.add_argument("--heavy", type=int, nargs="+", default=[0], help="heavy clients (each value is a row)")
     ap.add_argument("--heavy-texts", type=int, default=64)
@@ -98,7 +101,7 @@ def main() -> None:
                   "beam": args.heavy_beam}
     rows = []
     for batching in {"on": [True], "off": [False], "both": [True, False]}[args.batching]:
-        proc, url = serve(args.model, batching)
+        proc, url = serve(args.model, batching, args.ensemble)
         try:
             for heavy in args.heavy:
                 for n in args.clients:

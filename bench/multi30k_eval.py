@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
@@ -24,8 +25,8 @@ def main() -> None:
     ap.add_argument("--alphas", type=float, nargs="+", default=[0.6])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quantize", action="store_true")
-    ap.add_argument("--no-shortlist", dest="shortlist", action="store_false",
-                    help="score the whole vocabulary, not the model's lexical shortlist")
+    ap.add_argument("--shortlist", action=argparse.BooleanOptionalAction, default=None,
+                    help="the model's lexical shortlist, or (--no-shortlist) the whole vocabulary; default: its config")
     ap.add_argument("--no-ensemble", dest="ensemble", action="store_false",
                     help="the model alone, not the ensemble its config names (search.ensemble)")
     args = ap.parse_args()
@@ -46,10 +47,10 @@ def main() -> None:
             if best is None or score > best[0]:
                 best = (score, beam, alpha)
     _, beam, alpha = best
-    name = " + ".join(str(d) for d in tr.model_dirs)  # with the members the model's config names, if any
+    name = " + ".join(Path(d).name for d in tr.model_dirs)  # with the members the model's config names, if any
     print(f"\n{name} ({src_lang}->{tgt_lang}), beam {beam}, alpha {alpha} "
           f"(chosen on val){', int8' if args.quantize else ''}"
-          f"{', lexical shortlist' if tr.shortlist is not None and args.shortlist else ', whole vocabulary'}\n")
+          f"{', lexical shortlist' if tr.shortlist is not None and tr.search.shortlist else ', whole vocabulary'}\n")
     print("| set | BLEU | BLEU (lc) | chrF | TER | sentences/s |\n|---|---|---|---|---|---|")
     sigs = {}
     for split in ("val", "test_2016_flickr", "test_2017_flickr"):

@@ -387,6 +387,19 @@ def test_shortlist_rebuild_and_opt_out(capsys, trained, tmp_path):
         rc, out, err = _run(capsys, ["translate", "--model", d, *flags, "1 2 3", "4 5"])
         assert rc == 0, err
         assert len(out.split("\n")[:-1]) == 2 and set(out) <= DIGITS | {" ", "\n"}
+    # --shortlist / --no-shortlist override the config's search.shortlist either way, as the Python API does
+    import yaml
+
+    from seq2seq.translate import Translator
+
+    texts = ["1 2 3 4 5 6", "7 8 9 0", "5 5 1"]
+    for config_value in (False, True):
+        raw = yaml.safe_load((d / "config.yaml").read_text())
+        raw["search"]["shortlist"] = config_value
+        (d / "config.yaml").write_text(yaml.safe_dump(raw))
+        for flags, on in (([], config_value), (["--shortlist"], True), (["--no-shortlist"], False)):
+            rc, out, err = _run(capsys, ["translate", "--model", d, *flags, *texts])
+            assert rc == 0 and out.splitlines() == Translator.load(d, "cpu", shortlist=on).translate(texts), flags
     _assert_user_error(*_run(capsys, ["shortlist", "--model", d, "--src", trained["valid_src"]])[::2])
     (d / "shortlist.pt").write_bytes(b"garbage")
     line = _assert_user_error(*_run(capsys, ["translate", "--model", d, "1 2"])[::2])

@@ -62,8 +62,9 @@ def checkpoint_arg(p: argparse.ArgumentParser) -> None:
 
 
 def shortlist_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-shortlist", dest="shortlist", action="store_const", const=False,
-                   help="translation: score the whole target vocabulary, not the model's lexical shortlist")
+    p.add_argument("--shortlist", action=argparse.BooleanOptionalAction, default=None,
+                   help="translation: score only the model's lexical shortlist (faster), or with --no-shortlist the "
+                   "whole target vocabulary; default: the model's config (search.shortlist)")
 
 
 def decode_args(p: argparse.ArgumentParser, items: str) -> None:
