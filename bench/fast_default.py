@@ -1,7 +1,7 @@
 """Which decoding setting should a model's default be? Every candidate (models, beam, length penalty, shortlist) is
-scored on validation data (sacreBLEU, cased) and timed side by side in one run (--repeats: the fastest of N); ONE table, fastest first, marks the
-best setting and the fastest within --tolerance BLEU of it (speeds within --tie of each other: the higher BLEU): the
-rule for `seq2seq translate`'s default.
+scored on validation data (sacreBLEU, cased) and timed side by side in one run (--repeats: the fastest of N). ONE
+table, fastest first, marks the best setting and the fastest within --tolerance BLEU of it (speeds within --tie of
+each other: the higher BLEU): the rule for `seq2seq translate`'s default.
 
     nice python bench/fast_default.py --systems multi30k-en-de multi30k-en-de+multi30k-en-de-v2 \\
         --beams 2 3 5 --alphas 1.0 1.2 --shortlist on off --threads 2
@@ -97,9 +97,10 @@ def main(argv: list[str] | None = None) -> str:
                   f"sent/s", flush=True)
     out = table(rows, args.tolerance, args.tie)
     best, default = pick(rows, args.tolerance, args.tie)
-    print(f"\n{len(src)} sentences, {args.threads} threads, {args.device}, the fastest of {args.repeats} runs\n\n{out}\n\nbest: {best.system} beam "
-          f"{best.beam} alpha {best.alpha:g} ({best.bleu:.2f}); fast default: {default.system} beam {default.beam} "
-          f"alpha {default.alpha:g} shortlist {'on' if default.shortlist else 'off'} ({default.bleu:.2f}, "
+    shortlist = "on" if default.shortlist else "off"
+    print(f"\n{len(src)} sentences, {args.threads} threads, {args.device}, the fastest of {args.repeats} runs\n\n"
+          f"{out}\n\nbest: {best.system} beam {best.beam} alpha {best.alpha:g} ({best.bleu:.2f}); fast default: "
+          f"{default.system} beam {default.beam} alpha {default.alpha:g} shortlist {shortlist} ({default.bleu:.2f}, "
           f"{default.sps / best.sps:.2f}x the best's speed)")
     return out
 
