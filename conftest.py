@@ -47,6 +47,28 @@ def reverse_files(folder: Path, n_train: int = 2000, n_valid: int = 100, **kw) -
             "valid_src": write_lines(folder / "valid.src", vr), "valid_tgt": write_lines(folder / "valid.tgt", vt)}
 
 
+def data_files(model_dir: Path) -> dict:
+    """A trained model's text files (train/valid, src/tgt), from its config.yaml: another model on the same data."""
+    import yaml
+
+    d = yaml.safe_load((Path(model_dir) / "config.yaml").read_text())["data"]
+    return {k: d[k] for k in ("train_src", "train_tgt", "valid_src", "valid_tgt")}
+
+
+def with_members(model_dir: Path, where: Path, members: list) -> Path:
+    """A copy of a model folder, in `where`, whose config.yaml names `members` in search.ensemble."""
+    import shutil
+
+    import yaml
+
+    copy = Path(where) / Path(model_dir).name
+    shutil.copytree(model_dir, copy)
+    raw = yaml.safe_load((copy / "config.yaml").read_text())
+    raw["search"]["ensemble"] = [str(m) for m in members]
+    (copy / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return copy
+
+
 def tiny_config(tmp_path: Path, data: dict | None = None, **sections):
     """A small, fast config on the reversal task; `sections` update data/model/train/search dicts."""
     raw = {

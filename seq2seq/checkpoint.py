@@ -163,7 +163,7 @@ def export(model_dir: Path, out: Path, average_last: int = 0, fp16: bool = True,
         if not item.strip().startswith("search."):
             raise UserError(f"--set {item}: export changes decoding defaults only (search.KEY=VALUE); the data, "
                             f"model and train sections describe how the weights were made")
-    cfg = load_config(model_dir / "config.yaml", list(search)) if search else None  # checked before any writing
+    cfg = load_config(model_dir / "config.yaml", list(search))  # the overrides checked before any writing
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is an existing file; give a folder to write the model into")
     if out.exists() and out.resolve() == model_dir.resolve():
@@ -175,7 +175,7 @@ def export(model_dir: Path, out: Path, average_last: int = 0, fp16: bool = True,
         weights = average(steps)
     else:
         weights = model_weights(load(weights_file(model_dir)))
-    if backbone_from_package(load_config(model_dir / "config.yaml")):  # not copied: it ships in its package
+    if backbone_from_package(cfg):  # not copied: it ships in its package
         weights = {k: v for k, v in weights.items() if not k.startswith(BACKBONE_PREFIX)}
     if fp16:
         weights = {k: (v.half() if v.is_floating_point() else v) for k, v in weights.items()}
@@ -186,7 +186,7 @@ def export(model_dir: Path, out: Path, average_last: int = 0, fp16: bool = True,
         for f in ["config.yaml", *(p.name for p in model_dir.glob("spm*.model")), *extra]:
             shutil.copyfile(model_dir / f, out / f)
         save(weights, out / "model.pt")
-        if cfg is not None:
+        if search:
             cfg.save(out / "config.yaml")
     except OSError as e:
         raise UserError(f"cannot write {e.filename or out}: {e.strerror or e}") from None

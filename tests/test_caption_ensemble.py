@@ -129,15 +129,9 @@ def test_bad_ensembles_in_the_cli_are_one_error_line(models, tmp_path, capsys, o
 def test_a_captioner_naming_a_member_in_its_config_is_that_ensemble(models, tmp_path, capsys):
     """search.ensemble in a captioner's config: loaded alone it is the ensemble (API and `caption`), and
     --no-ensemble / ensemble=False captions with it alone; a member that sees other images is refused."""
-    import shutil
+    from conftest import with_members
 
-    import yaml
-
-    leader = tmp_path / "leader"
-    shutil.copytree(models["a"], leader)
-    raw = yaml.safe_load((leader / "config.yaml").read_text())
-    raw["search"]["ensemble"] = [str(models["b"])]
-    (leader / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    leader = with_members(models["a"], tmp_path, [models["b"]])
     path = tmp_path / "red.png"
     _images(1)[0].save(path)
     ens = Captioner.load(leader, "cpu", beam=2)
@@ -150,7 +144,5 @@ def test_a_captioner_naming_a_member_in_its_config_is_that_ensemble(models, tmp_
     for flags, want in (([], ens), (["--no-ensemble"], alone)):
         assert main(["caption", "--model", str(leader), "--beam", "2", *flags, str(path)]) == 0
         assert capsys.readouterr().out == want.caption(str(path)) + "\n"
-    raw["search"]["ensemble"] = [str(models["big"])]
-    (leader / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     with pytest.raises(UserError, match="image_size"):
-        Captioner.load(leader, "cpu")
+        Captioner.load(with_members(models["a"], tmp_path / "big", [models["big"]]), "cpu")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_config
+from conftest import data_files, tiny_config
 from seq2seq.cli import main
 from seq2seq.cli.decode import _stdin_chunks
 from seq2seq.trainer import Trainer
@@ -157,19 +157,12 @@ def test_an_ensemble_of_the_same_model_twice_translates_as_it(capsys, model):
 
 def test_an_ensemble_of_different_vocabularies_is_refused(capsys, model, tmp_path):
     other = tmp_path / "other"
-    cfg = tiny_config(tmp_path, data=_data_of(model), train={"max_steps": 1, "valid_every": 1})
+    cfg = tiny_config(tmp_path, data=data_files(model), train={"max_steps": 1, "valid_every": 1})
     cfg.model_dir, cfg.data.spm_type = str(other), "word"  # another sentencepiece model
     Trainer(cfg, progress=False).train()
     capsys.readouterr()  # the training's own lines
     line = _one_error(*_run(capsys, ["translate", "--model", model, "--model", other, "1 2"])[::2])
     assert "different vocabularies" in line
-
-
-def _data_of(model: Path) -> dict:
-    import yaml
-
-    d = yaml.safe_load((model / "config.yaml").read_text())["data"]
-    return {k: d[k] for k in ("train_src", "train_tgt", "valid_src", "valid_tgt")}
 
 
 def test_no_repeat_ngram_from_the_command_line(capsys, model):

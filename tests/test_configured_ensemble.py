@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import tiny_config
+from conftest import data_files, tiny_config, with_members
 from seq2seq import UserError
 from seq2seq.cli import main
 from seq2seq.config import from_dict, load_config
@@ -27,25 +27,10 @@ def pair(tmp_path_factory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("configured-ensemble")
     a = tiny_config(tmp / "a", train={"max_steps": 30, "valid_every": 30})
     Trainer(a, progress=False).train()
-    b = tiny_config(tmp / "b", data={**_data_of(Path(a.model_dir)), "spm_model": str(Path(a.model_dir) / "spm.model")},
+    b = tiny_config(tmp / "b", data={**data_files(Path(a.model_dir)), "spm_model": str(Path(a.model_dir) / "spm.model")},
                     train={"max_steps": 30, "valid_every": 30, "seed": 7})
     Trainer(b, progress=False).train()
     return Path(a.model_dir), Path(b.model_dir)
-
-
-def _data_of(model: Path) -> dict:
-    d = yaml.safe_load((model / "config.yaml").read_text())["data"]
-    return {k: d[k] for k in ("train_src", "train_tgt", "valid_src", "valid_tgt")}
-
-
-def _with_members(model: Path, where: Path, members: list) -> Path:
-    """A copy of `model` whose config.yaml names `members` in search.ensemble."""
-    copy = where / model.name
-    shutil.copytree(model, copy)
-    raw = yaml.safe_load((copy / "config.yaml").read_text())
-    raw["search"]["ensemble"] = members
-    (copy / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    return copy
 
 
 def _decoded(tr: Translator) -> list[tuple[str, float]]:
@@ -54,7 +39,7 @@ def _decoded(tr: Translator) -> list[tuple[str, float]]:
 
 def test_a_model_naming_a_member_is_that_ensemble_unless_asked_alone(pair, tmp_path):
     a, b = pair
-    leader = _with_members(a, tmp_path, [str(b)])
+    leader = with_members(a, tmp_path, [str(b)])
     ens = Translator.load(leader, "cpu")
     assert ens.model_dirs == [leader, b] and len(ens.members) == 1
     assert _decoded(ens) == _decoded(Translator.load([a, b], "cpu"))  # the explicit ensemble, exactly
@@ -69,22 +54,22 @@ def test_a_relative_member_is_found_beside_the_model(pair, tmp_path):
     working directory."""
     a, b = pair
     shutil.copytree(b, tmp_path / "sibling")
-    leader = _with_members(a, tmp_path, ["../sibling"])
+    leader = with_members(a, tmp_path, ["../sibling"])
     assert [d.resolve() for d in Translator.load(leader, "cpu").model_dirs] == [leader.resolve(),
                                                                                   (tmp_path / "sibling").resolve()]
 
 
 def test_members_and_explicit_lists_are_not_expanded_again(pair, tmp_path):
     a, b = pair
-    member = _with_members(b, tmp_path / "m", [str(a)])  # the member names a member of its own
-    leader = _with_members(a, tmp_path / "l", [str(member)])
+    member = with_members(b, tmp_path / "m", [str(a)])  # the member names a member of its own
+    leader = with_members(a, tmp_path / "l", [str(member)])
     assert Translator.load(leader, "cpu").model_dirs == [leader, member]  # not [leader, member, a]
     assert Translator.load([leader, b], "cpu").model_dirs == [leader, b]  # given together: exactly those
 
 
 def test_a_missing_member_is_one_clear_error_and_no_ensemble_still_works(pair, tmp_path, capsys):
     a, _ = pair
-    leader = _with_members(a, tmp_path, ["no-such-model"])
+    leader = with_members(a, tmp_path, ["no-such-model"])
     with pytest.raises(UserError, match="search.ensemble member 'no-such-model'"):
         Translator.load(leader, "cpu")
     rc = main(["translate", "--model", str(leader), "1 2 3"])
@@ -97,17 +82,17 @@ def test_a_missing_member_is_one_clear_error_and_no_ensemble_still_works(pair, t
 
 def test_a_member_of_another_vocabulary_is_refused(pair, tmp_path):
     a, _ = pair
-    other = tiny_config(tmp_path / "o", data=_data_of(a), train={"max_steps": 1, "valid_every": 1})
+    other = tiny_config(tmp_path / "o", data=data_files(a), train={"max_steps": 1, "valid_every": 1})
     other.data.spm_type = "word"
     Trainer(other, progress=False).train()
-    leader = _with_members(a, tmp_path, [other.model_dir])
+    leader = with_members(a, tmp_path, [other.model_dir])
     with pytest.raises(UserError, match="different vocabularies"):
         Translator.load(leader, "cpu")
 
 
 def test_the_cli_decodes_the_configured_ensemble_and_no_ensemble_alone(pair, tmp_path, capsys):
     a, b = pair
-    leader = _with_members(a, tmp_path, [str(b)])
+    leader = with_members(a, tmp_path, [str(b)])
 
     def run(*argv) -> str:
         assert main(["translate", *map(str, argv), *SENTENCES]) == 0
@@ -140,7 +125,7 @@ def test_models_lists_the_members_and_serve_and_report_load_them(pair, tmp_path,
     from serve.registry import load_served
 
     a, b = pair
-    leader = _with_members(a, tmp_path / "hub", [str(b)])
+    leader = with_members(a, tmp_path / "hub", [str(b)])
     monkeypatch.setenv("SEQ2SEQ_MODELS", str(tmp_path / "hub"))
     assert main(["models"]) == 0
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith(leader.name))
