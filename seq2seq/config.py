@@ -192,7 +192,9 @@ class SearchConfig:
     # whenever it is loaded alone: its default is an ensemble (`--no-ensemble` or `ensemble=False` decodes it alone)
 
     def validate(self) -> None:
-        _check(1 <= self.nbest <= self.beam, "need 1 <= search.nbest <= search.beam")
+        _check(self.beam >= 1, f"search.beam must be >= 1 (1 = greedy), got {self.beam}")
+        _check(1 <= self.nbest <= self.beam,
+               f"need 1 <= search.nbest <= search.beam, got nbest={self.nbest} and beam={self.beam}")
         _check(0 <= self.alpha <= 10, "search.alpha must be in [0, 10]")  # GNMT uses 0.6-1.0; NaN fails too
         _check(0 <= self.max_len_ratio <= 100 and 1 <= self.max_len_offset <= 10_000,
                "need 0 <= search.max_len_ratio <= 100 and 1 <= search.max_len_offset <= 10000")
@@ -204,8 +206,13 @@ class SearchConfig:
         self.ensemble = tuple(self.ensemble)
 
     def updated(self, **settings) -> "SearchConfig":
-        """A validated copy with these settings changed (a None value leaves a setting as it is)."""
+        """A validated copy with these settings changed (a None value leaves a setting as it is). An nbest asked
+        for without a beam raises the beam to it, for this copy: n best need a beam of at least n."""
         values = {**dataclasses.asdict(self), **{k: v for k, v in settings.items() if v is not None}}
+        nbest = values["nbest"]
+        if settings.get("beam") is None and isinstance(nbest, int) and isinstance(values["beam"], int) \
+                and nbest > values["beam"]:
+            values["beam"] = nbest
         return from_dict({"search": values}).search
 
 

@@ -82,11 +82,29 @@ def test_bad_texts_are_user_errors(en_de, bad, message):
 
 
 @needs_translator
-@pytest.mark.parametrize("setting", [{"beam": 0}, {"alpha": 1e308}, {"alpha": float("nan")}, {"nbest": 9},
+@pytest.mark.parametrize("setting", [{"beam": 0}, {"alpha": 1e308}, {"alpha": float("nan")}, {"nbest": 9, "beam": 5},
+                                     {"nbest": 0},
                                      {"beam": "wide"}, {"colour": 3}])
 def test_bad_search_settings_are_user_errors(en_de, setting):
     with pytest.raises(UserError):
         en_de.translate("A dog runs.", **setting)
+
+
+@needs_translator
+def test_nbest_above_the_default_beam_raises_the_beam_for_that_call(en_de):
+    """The README's example: n best need a beam of n, so asking for more than the default beam widens it."""
+    assert en_de.search.beam < 3
+    res = en_de.generate(["A dog runs."], nbest=3, return_attention=True)[0]
+    assert len(res.nbest) == 3 and res.attention is not None
+    assert en_de.search.beam == en_de.config.search.beam  # only that call
+
+
+def test_nbest_and_beam_errors_name_their_values():
+    with pytest.raises(UserError, match=r"nbest <= search.beam, got nbest=3 and beam=2"):
+        SearchConfig().updated(nbest=3, beam=2)  # a beam given with it is kept, and the message shows both
+    with pytest.raises(UserError, match=r"search.beam must be >= 1 \(1 = greedy\), got 0"):
+        SearchConfig().updated(beam=0)
+    assert SearchConfig(beam=2).updated(nbest=4).beam == 4
 
 
 @needs_translator

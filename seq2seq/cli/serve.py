@@ -28,7 +28,7 @@ def register(sub) -> None:
                            "--lm-weight 0.2"])
     sv.add_argument("--model", nargs="+", action="append", default=[],
                     help="model folders or shipped names, each served as one model; A+B: an ensemble of A and B "
-                    "(default: all shipped)")
+                    "(default: every shipped translator and captioner)")
     sv.add_argument("--lm", action="append", default=[], metavar="DIR",
                     help="shallow fusion: a language model, fused into every served model that writes its "
                     "language (repeat for other languages, each with its --lm-weight)")
@@ -93,9 +93,10 @@ def _cmd_serve(args) -> int:
     from serve.registry import fusions, load_served
 
     lms = fusions(args.lm, args.lm_weight)  # before any model is loaded
-    names = (args.model or [[]])[0] or list(shipped())
+    # by default every shipped translator and captioner; language models are fused (--lm, search.lm), not served
+    names = (args.model or [[]])[0] or [n for n, m in shipped().items() if m["task"] in ("translate", "caption")]
     if not names:
-        raise UserError("no shipped models to serve; give --model DIR")
+        raise UserError("no shipped translators or captioners to serve; give --model DIR")
     translators, captioners = load_served(names, lms, args.device, args.quantize, args.ensemble)
     import uvicorn
 
