@@ -147,7 +147,7 @@ def _one_thread():
 def resumed_and_uninterrupted(full_cfg, cut_cfg, cut: int) -> tuple[dict, dict]:
     """Exact-resume tests: train `full_cfg` straight through, and `cut_cfg` (the same run in another folder) to
     step `cut`, then on to its own max_steps with resume; the two models' weights (copies), in that order."""
-    from seq2seq.trainer import Trainer
+    from seq2seq.train.trainer import Trainer
 
     full = Trainer(full_cfg, progress=False)
     full.train()

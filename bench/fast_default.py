@@ -52,10 +52,10 @@ def table(rows: list[Row], tolerance: float, tie: float = 0.0) -> str:
 def main(argv: list[str] | None = None) -> str:
     import torch
 
-    from seq2seq.corpus import multi30k, read_lines
+    from seq2seq.data.corpus import multi30k, read_lines
     from seq2seq.metrics import corpus_scores
     from seq2seq.translate import Translator
-    from serve.registry import members
+    from seq2seq.serve.registry import members
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--systems", nargs="+", required=True, help="model folders or shipped names; A+B: an ensemble")

@@ -25,8 +25,8 @@ import time
 import torch
 
 from seq2seq.caption import Captioner, caption_sources
-from seq2seq.corpus import flickr8k, normalize_caption
-from seq2seq.images import eval_transform, load_image
+from seq2seq.data.corpus import flickr8k, normalize_caption
+from seq2seq.data.images import eval_transform, load_image
 from seq2seq.metrics import caption_bleu, cider_d
 
 ANCHORS = {  # Xu et al. 2015, Table 1, Flickr8k
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    from seq2seq import UserError
+    from seq2seq.errors import UserError
 
     try:
         main()

@@ -1,5 +1,5 @@
 """float32 matmul speed of the decoder's shapes: the BLAS call behind F.linear vs oneDNN with packed weights
-(seq2seq.model.kernels.Packed, which beam search uses on a CPU). Prints a Markdown table.
+(seq2seq.decode.kernels.Packed, which beam search uses on a CPU). Prints a Markdown table.
 
     .venv/bin/python bench/gemm.py [--threads 2]
 
@@ -16,7 +16,7 @@ import time
 import torch
 from torch.nn import functional as F
 
-from seq2seq.model.kernels import Packed
+from seq2seq.decode.kernels import Packed
 
 
 def timed(f, n: int = 60) -> float:

@@ -56,7 +56,7 @@ import yaml
 
 from seq2seq import __version__ as ours_version
 from seq2seq.metrics import corpus_scores
-from seq2seq.model.seq2seq import count_parameters
+from seq2seq.model.build import count_parameters
 from seq2seq.translate import Translator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -222,7 +222,7 @@ def joey_windows(train_log: Path) -> list[tuple[int, float]]:
 
 def ensure_shortlist(args, files: dict[str, Path]) -> None:
     """Runs trained before the lexical shortlist existed get one now, as `seq2seq train` makes it today."""
-    from seq2seq.shortlist import Shortlist, build
+    from seq2seq.decode.shortlist import Shortlist, build
 
     if Shortlist.load(args.out / "ours") is None:
         say("ours has no shortlist.pt (trained before it existed): building it from the training data")

@@ -64,7 +64,7 @@ def _config(model_dir: Path):
 
 def directions(args) -> list[Direction]:
     """Each direction's models, sorted from the flags by what their configs say they translate."""
-    from seq2seq import UserError
+    from seq2seq.errors import UserError
     from seq2seq.hub import resolve
 
     pair = lambda d: (_config(d).data.src_lang, _config(d).data.tgt_lang)  # noqa: E731
@@ -144,7 +144,7 @@ def table(results: dict[str, list[Result]], splits: list[str]) -> str:
 def main(argv: list[str] | None = None) -> str:
     import torch
 
-    from seq2seq.corpus import multi30k
+    from seq2seq.data.corpus import multi30k
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--baseline", nargs="+", default=[], metavar="DIR",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from seq2seq.corpus import multi30k
+from seq2seq.data.corpus import multi30k
 from seq2seq.metrics import corpus_scores
 from seq2seq.translate import Translator
 

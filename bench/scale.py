@@ -37,7 +37,7 @@ SMALL_MODEL = ["model.emb_dim=64", "model.hidden=128", "model.enc_layers=1", "tr
 PREPARE = """
 import sys, time
 from seq2seq.config import load_config
-from seq2seq.tasks import TextTask
+from seq2seq.train.tasks.text import TextTask
 from pathlib import Path
 t = time.perf_counter()
 cfg = load_config(sys.argv[1], sys.argv[2:])

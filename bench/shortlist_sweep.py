@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from seq2seq.corpus import multi30k
+from seq2seq.data.corpus import multi30k
 from seq2seq.metrics import corpus_scores
-from seq2seq.shortlist import Shortlist, ibm1
+from seq2seq.decode.shortlist import Shortlist, ibm1
 from seq2seq.translate import Translator
 
 

@@ -8,7 +8,7 @@ tree=$(cd "$1" && pwd); out=$2; mkdir -p "$out"
 here=$(cd "$(dirname "$0")/.." && pwd)
 data=${DATA:-$here/../shared/data}
 py=${PYTHON:-$here/.venv/bin/python}
-run() { (cd /tmp && PYTHONPATH="$tree" OMP_NUM_THREADS=${THREADS:-1} "$py" -c \
+run() { (cd /tmp && PYTHONPATH="$tree" OMP_NUM_THREADS=${THREADS:-1} "$py" -P -c \
   'import sys; from seq2seq.cli import main; sys.exit(main(sys.argv[1:]))' "$@"); }
 m30k=$data/multi30k/task1/raw; tato=$data/tatoeba-cmn-eng
 declare -A src=([multi30k-en-de]=$m30k/test_2016_flickr.en [multi30k-en-de-bt]=$m30k/test_2016_flickr.en

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from seq2seq.corpus import read_lines
+from seq2seq.data.corpus import read_lines
 from seq2seq.metrics import bleu_tokenize, corpus_scores
 from seq2seq.translate import Translator
 

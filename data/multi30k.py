@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from seq2seq.corpus import MULTI30K_SPLITS, MULTI30K_URL, multi30k_root  # noqa: E402
+from seq2seq.data.corpus import MULTI30K_SPLITS, MULTI30K_URL, multi30k_root  # noqa: E402
 
 LANGS = ("en", "de", "fr", "cs")
 

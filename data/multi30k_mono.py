@@ -4,7 +4,7 @@ plus task 1's training side, one language, WITHOUT the text of any image in Flic
     python data/multi30k_mono.py --lang en      # writes runs/lm-data/train.en and valid.en, prints what it dropped
     python data/multi30k_mono.py --lang en --captions --out runs/lm-data-captions   # for a captioner's LM
 
---captions writes the text as captioners are trained and scored (seq2seq.corpus.normalize_caption: lowercased,
+--captions writes the text as captioners are trained and scored (seq2seq.data.corpus.normalize_caption: lowercased,
 punctuation dropped): an LM fused into the Flickr8k captioner must predict the same pieces it does.
 
 Training text: task 2's train.{1..5} and task 1's train; validation: task 1's val (the translators' val sentences).
@@ -80,7 +80,7 @@ def main() -> None:
     for split, name in (("train", "train"), ("val", "valid")):
         kept, n = monolingual(args.multi30k, args.flickr8k, split, args.lang, task2=split == "train")
         if args.captions:
-            from seq2seq.corpus import normalize_caption
+            from seq2seq.data.corpus import normalize_caption
 
             # Flickr8k's captions come tokenized ("a dog ."), Multi30k's not ("a dog."): punctuation goes first
             kept = [c for c in (normalize_caption(re.sub(r"[^\w\s']", " ", t)) for t in kept) if c]

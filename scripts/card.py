@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from seq2seq.validation import NAMES as METRIC_NAMES  # the validation metrics' names, as the trainer logs them
+from seq2seq.train.validation import NAMES as METRIC_NAMES  # the validation metrics' names, as the trainer logs them
 
 PAUSE = 600  # seconds without a log row: the run was paused or stopped (rows come every few minutes while it trains)
 

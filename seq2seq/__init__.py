@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from seq2seq.errors import UserError
+from seq2seq.version import __version__
+
 __all__ = ["Translator", "Captioner", "LanguageModel", "SearchConfig", "UserError", "__version__"]
 
 if TYPE_CHECKING:  # imported lazily at run time, so that `import seq2seq` stays light
@@ -18,10 +20,6 @@ if TYPE_CHECKING:  # imported lazily at run time, so that `import seq2seq` stays
     from seq2seq.config import SearchConfig
     from seq2seq.lm import LanguageModel
     from seq2seq.translate import Translator
-
-
-class UserError(Exception):
-    """A problem with the user's input (file, config, argument): shown as one line, exit code 2."""
 
 
 def __getattr__(name: str):

@@ -8,10 +8,14 @@ from typing import Callable, Sequence, Union
 
 import torch
 
-from seq2seq import UserError
 from seq2seq.config import SearchConfig
-from seq2seq.search import decode
-from seq2seq.tokenizer import Tokenizer
+from seq2seq.data.images import eval_transform, load_image, region
+from seq2seq.data.tokenizer import Tokenizer
+from seq2seq.decode.combine import search_inputs
+from seq2seq.decode.search import decode
+from seq2seq.errors import UserError
+from seq2seq.inputs import as_rgb
+from seq2seq.loading import check_vocabularies, fusion_lm, load, load_members
 
 ImageLike = Union[str, Path, bytes, "PIL.Image.Image"]  # noqa: F821
 
@@ -34,9 +38,6 @@ def caption_sources(models: Sequence[torch.nn.Module], tok: Tokenizer, sources: 
     every step; the attention is the first model's): transformed images (3, H, W), or cached features (N, C) of
     the one backbone they share. With search.lm and lm_weight, shallow fusion with that language model (loaded
     into `lms`, a cache)."""
-    from seq2seq.lm import fusion_lm
-    from seq2seq.model.combine import search_inputs
-
     lm = fusion_lm({} if lms is None else lms, search, device, tok)
     for m in models:
         m.eval()
@@ -84,21 +85,6 @@ def share_backbones(models: Sequence[torch.nn.Module]) -> None:
                 break
 
 
-def as_rgb(image: object, index: int = 0):
-    """A path, bytes or a PIL image of any mode -> an 8-bit RGB PIL image; anything else is a UserError."""
-    from PIL import Image
-
-    from seq2seq.images import load_image, to_rgb, upright
-
-    if isinstance(image, Image.Image):
-        return to_rgb(upright(image))
-    if isinstance(image, (str, Path)):
-        return load_image(image)
-    if isinstance(image, (bytes, bytearray)):
-        return load_image(bytes(image), name=f"image {index}")
-    raise UserError(f"image {index}: expected a file path, bytes or a PIL image, got {type(image).__name__}")
-
-
 class Captioner:
     """A captioning model (or an ensemble of several) ready to decode; `search` holds default settings, each call
     may change them."""
@@ -121,9 +107,6 @@ class Captioner:
         sentencepiece model, and see the same image tensor: the same data.image_size and data.image_transform
         (they are refused otherwise; their backbones may differ, and equal ones run once). A captioner loaded
         alone whose config names members (search.ensemble) is that ensemble unless `ensemble=False`."""
-        from seq2seq.loading import load
-        from seq2seq.model.combine import check_vocabularies, load_members
-
         def load_one(name, checkpoint=checkpoint):
             return load(name, device, checkpoint=checkpoint, task="caption")
 
@@ -144,8 +127,6 @@ class Captioner:
 
     def language_model(self) -> torch.nn.Module | None:
         """The default search's fusion language model, loaded now (see `Translator.language_model`)."""
-        from seq2seq.lm import fusion_lm
-
         return fusion_lm(self.lms, self.search, self.device, self.tok)
 
     def caption(self, image: ImageLike | Sequence[ImageLike], **search) -> str | list[str]:
@@ -158,8 +139,6 @@ class Captioner:
                  progress: Callable[[int], None] | None = None, **search) -> list[Caption]:
         """One Caption (text, score, n-best, tokens, attention over the image grid, region seen) per image, in
         order. Each image is resized as the model's training images were (`data.image_transform`)."""
-        from seq2seq.images import eval_transform, region
-
         s = self.search.updated(**search)
         size, transform = self.image_size, self.image_transform
         tf = eval_transform(size, transform)
@@ -177,8 +156,6 @@ class Captioner:
     def caption_files(self, paths: Sequence[str | Path], progress: Callable[[int], None] | None = None,
                       **search) -> list[Caption | UserError]:
         """One result per path, in order: a Caption, or the error that file gave (the others still run)."""
-        from seq2seq.images import load_image
-
         loaded: dict[int, object] = {}
         results: list[Caption | UserError] = [None] * len(paths)  # type: ignore[list-item]
         for i, p in enumerate(paths):

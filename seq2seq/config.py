@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from seq2seq import UserError
+from seq2seq.errors import UserError
+from seq2seq.files import write_atomic
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -216,6 +217,12 @@ class SearchConfig:
         return from_dict({"search": values}).search
 
 
+def task_of(encoder: object) -> str:
+    """The task a model.encoder makes: 'caption' for an image encoder, 'lm' for none, else 'translate'. The one
+    place a model's kind is read (Config.task; the model listing, which reads configs without validating them)."""
+    return {"image": "caption", "none": "lm"}.get(encoder, "translate")
+
+
 @dataclass
 class Config:
     """A whole run: where to write it and its four parts."""
@@ -245,8 +252,8 @@ class Config:
 
     @property
     def task(self) -> str:
-        """'caption' for an image encoder, 'lm' for none, else 'translate': the one place the model's kind is read."""
-        return {"image": "caption", "none": "lm"}.get(self.model.encoder, "translate")
+        """'caption' for an image encoder, 'lm' for none, else 'translate' (see `task_of`)."""
+        return task_of(self.model.encoder)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -256,8 +263,6 @@ class Config:
 
     def save(self, path: str | Path) -> None:
         """Write the YAML atomically: a kill never leaves half a config."""
-        from seq2seq.checkpoint import write_atomic
-
         write_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from seq2seq import UserError
+from seq2seq.errors import UserError
 
 EXTRAS = {"serve": ("fastapi", "uvicorn", "multipart"), "report": ("matplotlib", "markdown_it")}
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from seq2seq import UserError
+from seq2seq.config import task_of
+from seq2seq.errors import UserError
+from seq2seq.modeldir import CARD, CONFIG
 
 DEFAULT_PAIR = ("en", "de")
 ENV_VARS = ("SEQ2SEQ_MODELS", "SEQ2SEQ_CHECKPOINTS")  # the second: the earlier name, kept as an alias
@@ -33,7 +35,7 @@ def search_path() -> list[Path]:
 
 def card_summary(model_dir: Path) -> str:
     """The `Summary:` line of a model folder's card.md ('' when there is none)."""
-    card = Path(model_dir) / "card.md"
+    card = Path(model_dir) / CARD
     if not card.is_file():
         return ""
     return next((ln.split(":", 1)[1].strip() for ln in card.read_text().splitlines()
@@ -47,7 +49,7 @@ def shipped() -> dict[str, dict]:
     for root in search_path():
         if not root.is_dir():
             continue
-        for d in sorted(p for p in root.iterdir() if (p / "config.yaml").is_file() and p.name not in out):
+        for d in sorted(p for p in root.iterdir() if (p / CONFIG).is_file() and p.name not in out):
             out[d.name] = _describe(d)
     return out
 
@@ -55,13 +57,13 @@ def shipped() -> dict[str, dict]:
 def _describe(d: Path) -> dict:
     """A model folder's entry, from its config.yaml and card.md."""
     try:
-        cfg = yaml.safe_load((d / "config.yaml").read_text(encoding="utf-8")) or {}
+        cfg = yaml.safe_load((d / CONFIG).read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise UserError(f"{d / 'config.yaml'}: not a readable model config ({type(e).__name__})") from None
+        raise UserError(f"{d / CONFIG}: not a readable model config ({type(e).__name__})") from None
     if not isinstance(cfg, dict):
-        raise UserError(f"{d / 'config.yaml'}: not a model config (a mapping of data/model/train/search)")
+        raise UserError(f"{d / CONFIG}: not a model config (a mapping of data/model/train/search)")
     data, model, search = cfg.get("data") or {}, cfg.get("model") or {}, cfg.get("search") or {}
-    return {"path": d, "task": {"image": "caption", "none": "lm"}.get(model.get("encoder"), "translate"),
+    return {"path": d, "task": task_of(model.get("encoder") if isinstance(model, dict) else None),
             "src_lang": data.get("src_lang"), "tgt_lang": data.get("tgt_lang"), "summary": card_summary(d),
             "ensemble": _members(search)}
 

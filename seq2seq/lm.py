@@ -1,7 +1,7 @@
 """LanguageModel: a trained RNN language model (model.encoder=none) that scores sentences (log-probabilities,
-perplexity) and generates them (sampling, greedy or beam, from optional prefixes); and the language model of
-shallow fusion, loaded for a translator or captioner (`fusion_lm`; combined with it by
-`seq2seq.model.combine.search_inputs`).
+perplexity) and generates them (sampling, greedy or beam, from optional prefixes). The language model of shallow
+fusion is loaded by `seq2seq.loading.fusion_lm` and combined with a translator or captioner by
+`seq2seq.decode.combine.search_inputs`.
 
     from seq2seq import LanguageModel
     lm = LanguageModel.load("runs/lm-en")
@@ -18,13 +18,15 @@ from typing import Sequence
 
 import torch
 
-from seq2seq import UserError
-from seq2seq.batching import pad
-from seq2seq.model.fast import FastStep
+from seq2seq.data.batching import lm_batch, pad
+from seq2seq.data.tokenizer import PAD, Tokenizer
+from seq2seq.decode.fast import FastStep
+from seq2seq.decode.sampling import sample
+from seq2seq.decode.search import NINF, beam_search, greedy_search
+from seq2seq.errors import UserError
+from seq2seq.inputs import check_texts
+from seq2seq.loading import load
 from seq2seq.model.interface import DecoderState, EncoderOutput
-from seq2seq.monolingual import lm_batch
-from seq2seq.search import NINF
-from seq2seq.tokenizer import PAD, Tokenizer
 
 
 @dataclass
@@ -117,16 +119,12 @@ class LanguageModel:
     @classmethod
     def load(cls, name_or_dir: str | Path, device: str = "auto", *, checkpoint: str | None = None) -> "LanguageModel":
         """A language model directory (or shipped name); `checkpoint` best | last | average as for Translator."""
-        from seq2seq.loading import load
-
         m = load(name_or_dir, device, checkpoint=checkpoint, task="lm")
         return cls(m.model, m.tgt_tok, m.device, m.config, m.model_dir)
 
     @torch.inference_mode()
     def score(self, texts: Sequence[str], batch_size: int = 64) -> Scores:
         """Each sentence's log-probability and token count, in order (sorted by length inside, for speed)."""
-        from seq2seq.translate import check_texts
-
         texts = check_texts(texts)
         ids = self.tok.encode(texts) if texts else []
         logprobs = [0.0] * len(ids)
@@ -147,10 +145,6 @@ class LanguageModel:
         """Per prefix ("" : from <s>), `num` continuations: samples (temperature, top_k, top_p; `seed` makes them
         reproducible), or with `beam` the num best of beam search (beam 1: greedy). At most `max_tokens` new
         tokens, </s> included."""
-        from seq2seq.sampling import sample
-        from seq2seq.search import beam_search, greedy_search
-        from seq2seq.translate import check_texts
-
         _check_generation(num, beam, temperature, top_k, top_p, max_tokens)
         ids = self.tok.encode(check_texts(prefixes))
         per = 1 if beam is not None else num  # sampling: num rows per prefix; beam: its n best
@@ -174,23 +168,3 @@ class LanguageModel:
                 for k in range(len(chunk)):
                     out += [Generation(t, sc) for t, sc in zip(self.tok.decode(hyp.tokens[k]), hyp.scores[k])]
         return [out[i * num : (i + 1) * num] for i in range(len(ids))]
-
-
-def fusion_lm(cache: dict, search, device: torch.device, tok: Tokenizer) -> torch.nn.Module | None:
-    """The language model `search.lm` names, for shallow fusion with a model whose target tokenizer is `tok`
-    (loaded once into `cache`); None when search.lm_weight is 0. Its sentencepiece model must be `tok`'s."""
-    from seq2seq.model.combine import same_vocabulary
-
-    if not (search.lm and search.lm_weight):
-        return None
-    if search.lm not in cache:
-        from seq2seq.loading import load
-
-        m = load(search.lm, device.type, task="lm")
-        if not same_vocabulary([tok, m.tgt_tok]):
-            raise UserError(f"the language model {m.model_dir} has another sentencepiece model than this model's "
-                            f"target side: fusion needs the same one (train the LM with data.spm_model set to "
-                            f"{tok.path})")
-        cache[search.lm] = m.model
-    return cache[search.lm]
-

@@ -1,5 +1,6 @@
 """From a model's name or directory to a model ready to decode: the device, the weights (best, last or an
-average), int8 quantization, the tokenizers and shortlist, and the model's task (translate, caption or lm)."""
+average), int8 quantization, the tokenizers and shortlist; the ensemble members a config names, and the
+language model of shallow fusion."""
 
 from __future__ import annotations
 
@@ -8,10 +9,18 @@ from pathlib import Path
 
 import torch
 
-from seq2seq import UserError
-from seq2seq.config import Config, load_config
-
-CHECKPOINTS = ("best", "last", "average")  # what --checkpoint can pick in a training run's directory
+from seq2seq.config import Config
+from seq2seq.data.tokenizer import Tokenizer, load_pair
+from seq2seq.decode.shortlist import Shortlist
+from seq2seq.errors import UserError
+from seq2seq.hub import resolve
+from seq2seq.model import build_model
+from seq2seq.modeldir import (
+    BACKBONE_PREFIX,
+    backbone_from_package,
+    read_config,
+    weights,
+)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -36,60 +45,17 @@ def quantize_dynamic(model: torch.nn.Module) -> torch.nn.Module:
         return qd(model, {torch.nn.Linear, torch.nn.LSTM, torch.nn.GRU}, dtype=torch.qint8)
 
 
-def model_task(model_dir: str | Path) -> str:
-    """'translate', 'caption' or 'lm', from a model directory's config.yaml."""
-    return load_config(Path(model_dir) / "config.yaml").task
-
-
-def weights(model_dir: Path, checkpoint: str | None = None) -> dict[str, torch.Tensor]:
-    """The weights a model directory serves: by default model.pt, else averaged.pt, best.pt, last.pt; or the
-    `checkpoint` asked for: best.pt, last.pt, or the average of the step-N.pt checkpoints."""
-    from seq2seq import checkpoint as ckpt
-
-    if checkpoint is None:
-        return ckpt.model_weights(ckpt.load(ckpt.weights_file(model_dir)))
-    if checkpoint not in CHECKPOINTS:
-        raise UserError(f"unknown checkpoint {checkpoint!r}; use one of {', '.join(CHECKPOINTS)}")
-    if checkpoint == "average":
-        steps = ckpt.step_checkpoints(model_dir)
-        if not steps:
-            raise UserError(f"--checkpoint average: {model_dir} has no step-N.pt checkpoints to average")
-        return ckpt.average(steps)
-    path = model_dir / f"{checkpoint}.pt"
-    if not path.is_file():
-        raise UserError(f"--checkpoint {checkpoint}: {path} does not exist (only a training run's directory has "
-                        f"best.pt and last.pt)")
-    return ckpt.model_weights(ckpt.load(path))
-
-
-def init_from(model: torch.nn.Module, source: str | Path, parts: tuple[str, ...] = ("encoder", "decoder")):
-    """Copy into `model` the weights of another model (a shipped name or a folder) for every parameter under
-    `parts` (name prefixes) whose name and shape match: how a new run borrows, e.g., a trained English encoder.
-    Returns the names copied and the names of `model` under `parts` left as they were."""
-    from seq2seq.hub import resolve
-
-    source_dir = resolve(str(source))
-    theirs = weights(source_dir)
-    own = model.state_dict()
-    wanted = [k for k in own if any(k == p or k.startswith(p + ".") for p in parts)]
-    copied = [k for k in wanted if k in theirs and theirs[k].shape == own[k].shape]
-    with torch.no_grad():
-        for k in copied:
-            own[k].copy_(theirs[k].to(own[k].dtype))
-    return copied, [k for k in wanted if k not in copied]
-
-
 @dataclass
 class Loaded:
     """A model directory, loaded: config, model (eval mode, on `device`), tokenizers and lexical shortlist."""
 
     config: Config
     model: torch.nn.Module
-    src_tok: object  # seq2seq.tokenizer.Tokenizer (the target's for a captioner)
-    tgt_tok: object
+    src_tok: Tokenizer  # the target's for a captioner
+    tgt_tok: Tokenizer
     model_dir: Path
     device: torch.device
-    shortlist: object | None = None  # seq2seq.shortlist.Shortlist, translation only
+    shortlist: Shortlist | None = None  # translation only
 
     @property
     def task(self) -> str:
@@ -100,16 +66,8 @@ def load(name_or_dir: str | Path, device: str = "auto", *, quantize: bool = Fals
          task: str | None = None) -> Loaded:
     """A shipped model's name or a model directory -> Loaded; `task` ('translate'/'caption'/'lm'), when given, must
     match the model's."""
-    from seq2seq.checkpoint import BACKBONE_PREFIX, backbone_from_package
-    from seq2seq.hub import resolve
-    from seq2seq.model import build_model
-    from seq2seq.shortlist import Shortlist
-    from seq2seq.tokenizer import load_pair
-
     model_dir = resolve(str(name_or_dir), task=task or "translate")
-    if not (model_dir / "config.yaml").is_file():
-        raise UserError(f"{model_dir} is not a model directory: config.yaml is missing")
-    cfg = load_config(model_dir / "config.yaml")
+    cfg = read_config(model_dir)
     if task is not None and cfg.task != task:
         kind = {"translate": "a translation", "caption": "a captioning", "lm": "a language"}
         raise UserError(f"{model_dir} is {kind[cfg.task]} model, not {kind[task]} model")
@@ -131,3 +89,62 @@ def load(name_or_dir: str | Path, device: str = "auto", *, quantize: bool = Fals
         model = quantize_dynamic(model)
     shortlist = Shortlist.for_model(model_dir, len(src_tok), len(tgt_tok)) if cfg.task == "translate" else None
     return Loaded(cfg, model, src_tok, tgt_tok, model_dir, dev, shortlist)
+
+
+def model_names(name_or_dirs) -> list:
+    """`load`'s first argument as a list: one name or folder, or several (an ensemble); none is a UserError."""
+    names = [name_or_dirs] if isinstance(name_or_dirs, (str, Path)) else list(name_or_dirs)
+    if not names:
+        raise UserError("no model given")
+    return names
+
+
+def load_members(name_or_dirs, load_one, ensemble: bool = True) -> list:
+    """The models `load` was asked for (`load_one(name, checkpoint=...)` -> `seq2seq.loading.Loaded`) and, for a
+    model asked for alone, the members its config names (search.ensemble: folders relative to its own, or shipped
+    names; their own weights, no checkpoint choice): a model whose best setting is an ensemble is that ensemble by
+    default. `ensemble=False` loads it alone; models given together, and the members, are never expanded."""
+    names = model_names(name_or_dirs)
+    ms = [load_one(n) for n in names]
+    if not ensemble or len(ms) > 1:
+        return ms
+    first = ms[0]
+    for name in first.config.search.ensemble:
+        local = Path(first.model_dir) / name
+        try:
+            ms.append(load_one(local if local.is_dir() else name, checkpoint=None))
+        except UserError as e:
+            raise UserError(f"{first.model_dir}/config.yaml: search.ensemble member {name!r}: {e} (--no-ensemble, "
+                            f"or ensemble=False in Python, decodes the model alone)") from None
+    return ms
+
+
+def check_vocabularies(members: list) -> None:
+    """An ensemble's members (`seq2seq.loading.Loaded`) must share their sentencepiece models, source and target
+    (a captioner's source tokenizer is its target's): else a UserError naming the two folders."""
+    first = members[0]
+    for other in members[1:]:
+        if not (same_vocabulary([first.src_tok, other.src_tok]) and same_vocabulary([first.tgt_tok, other.tgt_tok])):
+            raise UserError(f"{other.model_dir} and {first.model_dir} have different vocabularies (sentencepiece "
+                            f"models): an ensemble needs models trained with the same ones")
+
+
+def same_vocabulary(tokenizers: list) -> bool:
+    """Whether sentencepiece models are the same file, byte for byte (ids then mean the same pieces)."""
+    first = tokenizers[0].path.read_bytes()
+    return all(t.path.read_bytes() == first for t in tokenizers[1:])
+
+
+def fusion_lm(cache: dict, search, device: torch.device, tok: Tokenizer) -> torch.nn.Module | None:
+    """The language model `search.lm` names, for shallow fusion with a model whose target tokenizer is `tok`
+    (loaded once into `cache`); None when search.lm_weight is 0. Its sentencepiece model must be `tok`'s."""
+    if not (search.lm and search.lm_weight):
+        return None
+    if search.lm not in cache:
+        m = load(search.lm, device.type, task="lm")
+        if not same_vocabulary([tok, m.tgt_tok]):
+            raise UserError(f"the language model {m.model_dir} has another sentencepiece model than this model's "
+                            f"target side: fusion needs the same one (train the LM with data.spm_model set to "
+                            f"{tok.path})")
+        cache[search.lm] = m.model
+    return cache[search.lm]

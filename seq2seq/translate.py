@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,12 +9,14 @@ from typing import Callable, Sequence
 
 import torch
 
-from seq2seq import UserError
-from seq2seq.batching import collate
 from seq2seq.config import SearchConfig
-from seq2seq.search import decode
-from seq2seq.shortlist import Shortlist
-from seq2seq.tokenizer import Tokenizer
+from seq2seq.data.batching import collate
+from seq2seq.data.tokenizer import Tokenizer
+from seq2seq.decode.combine import search_inputs
+from seq2seq.decode.search import decode
+from seq2seq.decode.shortlist import Shortlist
+from seq2seq.inputs import check_texts
+from seq2seq.loading import check_vocabularies, fusion_lm, load, load_members
 
 MAX_SRC_TOKENS = 250  # longer inputs are truncated (with a warning): RNN cost and memory grow with length
 
@@ -28,28 +29,6 @@ class Translation:
     src_pieces: list[str]
     tgt_pieces: list[str]
     attention: torch.Tensor | None = None  # (T, S) for the best hypothesis, when asked
-
-
-def check_text(text: object, index: int = 0) -> str:
-    """An input sentence as the model should see it: a str of valid Unicode, control characters (NUL, escape,
-    line breaks, ...) turned into spaces. A non-string or a lone surrogate is a UserError naming the item."""
-    if not isinstance(text, str):
-        raise UserError(f"text {index}: expected a string, got {type(text).__name__}")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise UserError(f"text {index}: not valid Unicode (a lone surrogate, U+{ord(text[e.start]):04X}, at "
-                        f"character {e.start})") from None
-    if text.isprintable():
-        return text
-    return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
-
-
-def check_texts(texts: object) -> list[str]:
-    """check_text on each item of a list (or tuple) of strings."""
-    if isinstance(texts, str) or not isinstance(texts, Sequence):
-        raise UserError(f"expected a list of strings, got {type(texts).__name__}")
-    return [check_text(t, i) for i, t in enumerate(texts)]
 
 
 class Translator:
@@ -80,9 +59,6 @@ class Translator:
         average picks weights in a training run's directory; search settings (beam, alpha, nbest, batch_size,
         shortlist, max_len_ratio, max_len_offset, no_repeat_ngram, lm, lm_weight) become this translator's
         defaults. lm and lm_weight: shallow fusion with a language model of the target language."""
-        from seq2seq.loading import load
-        from seq2seq.model.combine import check_vocabularies, load_members
-
         def load_one(name, checkpoint=checkpoint):
             return load(name, device, quantize=quantize, checkpoint=checkpoint, task="translate")
 
@@ -97,8 +73,6 @@ class Translator:
     def language_model(self) -> torch.nn.Module | None:
         """The default search's fusion language model (search.lm), loaded now rather than at the first batch: a
         server or report refuses an LM of another vocabulary before it starts. None without fusion."""
-        from seq2seq.lm import fusion_lm
-
         return fusion_lm(self.lms, self.search, self.device, self.tgt_tok)
 
     def translate(self, text: str | Sequence[str], **search) -> str | list[str]:
@@ -138,9 +112,6 @@ class Translator:
 
     @torch.inference_mode()
     def _batch(self, ids: list[list[int]], s: SearchConfig, return_attention: bool) -> list[Translation]:
-        from seq2seq.lm import fusion_lm
-        from seq2seq.model.combine import search_inputs
-
         lm = fusion_lm(self.lms, s, self.device, self.tgt_tok)
         batch = collate(ids).to(self.device)
         columns = own = None

@@ -33,7 +33,7 @@ def test_no_training_image_is_held_out_and_no_held_out_sentence_is_kept():
 
 
 def test_the_tag_is_existing_pieces_that_no_real_source_begins_with():
-    from seq2seq.tokenizer import Tokenizer
+    from seq2seq.data.tokenizer import Tokenizer
 
     bt = _script()
     tok = Tokenizer(CHECKPOINTS / "multi30k-en-de" / "spm.model")

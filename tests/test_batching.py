@@ -11,8 +11,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seq2seq.batching import FilterStats, bucket_batches, collate, filter_pairs, pad, step_share, token_batches
-from seq2seq.tokenizer import BOS, EOS, PAD
+from seq2seq.data.batching import FilterStats, bucket_batches, collate, filter_pairs, pad, step_share, token_batches
+from seq2seq.data.tokenizer import BOS, EOS, PAD
 
 
 def test_pad():

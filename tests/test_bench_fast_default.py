@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import load_script, reverse_pairs, tiny_config, write_lines
-from seq2seq.trainer import Trainer
+from seq2seq.train.trainer import Trainer
 
 
 def _bench():

@@ -12,7 +12,7 @@ import pytest
 from test_lm import lm_config
 
 from conftest import caption_config, draw, load_script, shapes_dataset, write_lines
-from seq2seq.trainer import Trainer
+from seq2seq.train.trainer import Trainer
 
 
 def _bench():
@@ -64,7 +64,7 @@ def test_one_row_per_combination_labelled_with_its_settings(setup):
 
 def test_rows_score_what_the_captioner_gives_and_the_equalities_hold(setup):
     from seq2seq.caption import Captioner
-    from seq2seq.corpus import flickr8k, normalize_caption
+    from seq2seq.data.corpus import flickr8k, normalize_caption
     from seq2seq.metrics import caption_bleu, cider_d
 
     base = ["--root", setup["root"], "--beams", "2", "--threads", "1"]

@@ -11,7 +11,7 @@ import pytest
 from test_lm import lm_config
 
 from conftest import load_script, reverse_files, reverse_pairs, tiny_config, write_lines
-from seq2seq.trainer import Trainer
+from seq2seq.train.trainer import Trainer
 
 
 def _bench():

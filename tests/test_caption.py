@@ -10,13 +10,13 @@ import pytest
 from PIL import Image
 
 from conftest import COLOURS, SHAPES, SHARED_DATA, caption_config, draw, shapes_dataset  # noqa: F401 (re-exported)
-from seq2seq import UserError
+from seq2seq.errors import UserError
 from seq2seq.caption import Captioner
 from seq2seq.config import load_config
 from seq2seq.hub import shipped
 from seq2seq.cli import main
 from seq2seq.metrics import caption_bleu, cider_d
-from seq2seq.trainer import Trainer
+from seq2seq.train.trainer import Trainer
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
@@ -183,7 +183,7 @@ def test_each_photo_is_resized_as_the_model_was_trained(trained, squashing, tmp_
     assert [c.text for c in out[:3]] == [whole] * 3
     assert all(c.region == (0, 0, 64, 32) for c in out) and all(c.attention.size(1) == 16 for c in out)
     for c, image in zip(out[3:], kinds[3:]):  # each mode as its 8-bit RGB rendering, squashed
-        from seq2seq.images import to_rgb
+        from seq2seq.data.images import to_rgb
 
         assert c.text == crop.caption(to_rgb(image).resize((32, 32), Image.BILINEAR)), image.mode
     assert crop.generate([photo])[0].region == (16, 0, 32, 32)
@@ -205,7 +205,7 @@ def test_flickr8k_images_are_captioned_as_before(tmp_path):
     import torch
     from torchvision import transforms as T
 
-    from seq2seq.images import IMAGENET_MEAN, IMAGENET_STD, eval_transform, load_image
+    from seq2seq.data.images import IMAGENET_MEAN, IMAGENET_STD, eval_transform, load_image
 
     folder = SHARED_DATA / "flickr8k"
     if "flickr8k-en" not in shipped() or not (folder / "images").is_dir():

@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from conftest import caption_config, draw, shapes_dataset
-from seq2seq import UserError
+from seq2seq.errors import UserError
 from seq2seq.caption import Captioner
 from seq2seq.cli import main
-from seq2seq.images import eval_transform
-from seq2seq.tokenizer import BOS, EOS
-from seq2seq.trainer import Trainer
+from seq2seq.data.images import eval_transform
+from seq2seq.data.tokenizer import BOS, EOS
+from seq2seq.train.trainer import Trainer
 
 
 def _train(tmp: Path, data: Path, files: dict, seed: int, **data_overrides) -> Path:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from seq2seq.metrics import bleu, bleu_tokenize, short_for_bleu
-from seq2seq.textnorm import chinese, normalizer, spm_rule
-from seq2seq.tokenizer import Tokenizer
+from seq2seq.data.textnorm import chinese, normalizer, spm_rule
+from seq2seq.data.tokenizer import Tokenizer
 
 CHARS = "呢我你他她们的是在有不这个人来到上大学天昨迟了吗好很看书喝茶水饭吃东西中国家朋友今明年月日老师生"
 
@@ -60,7 +60,7 @@ def test_tokenizer_normalizes_what_it_encodes(zh_tok):
 
 
 def test_chinese_tokenizer_keeps_its_languages(zh_tok, tmp_path):
-    from seq2seq.tokenizer import load_pair
+    from seq2seq.data.tokenizer import load_pair
 
     d = tmp_path / "model"
     d.mkdir()
@@ -84,7 +84,7 @@ def test_bleu_of_chinese_output_uses_the_zh_tokenizer():
 @pytest.fixture(scope="module")
 def zh_en(tmp_path_factory) -> Path:
     from conftest import tiny_config, write_lines
-    from seq2seq.trainer import Trainer
+    from seq2seq.train.trainer import Trainer
 
     tmp = tmp_path_factory.mktemp("zh-en")
     rng = random.Random(1)
@@ -122,7 +122,7 @@ def test_traditional_input_is_translated_as_simplified(zh_en):
 def test_from_zh_picks_the_chinese_model(zh_en, tmp_path, monkeypatch, capsys):
     import shutil
 
-    from seq2seq import UserError
+    from seq2seq.errors import UserError
     from seq2seq.cli import main
     from seq2seq.hub import resolve
 

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-import seq2seq.trainer  # noqa: F401  (imported here, not under a redirect: Trainer binds sys.stderr at import)
+import seq2seq.train.trainer  # noqa: F401  (imported here, not under a redirect: Trainer binds sys.stderr at import)
 import seq2seq.translate
 from seq2seq.cli import build_parser, main
 from seq2seq.config import valid_keys
-from seq2seq.search import Hypotheses
-from seq2seq.tokenizer import Tokenizer
+from seq2seq.decode.search import Hypotheses
+from seq2seq.data.tokenizer import Tokenizer
 
 DIGITS = set("0123456789 ")
 TRAIN_OVERRIDES = [

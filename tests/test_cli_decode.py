@@ -16,7 +16,7 @@ import pytest
 from conftest import data_files, tiny_config
 from seq2seq.cli import main
 from seq2seq.cli.decode import _stdin_chunks
-from seq2seq.trainer import Trainer
+from seq2seq.train.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -100,7 +100,7 @@ def test_checkpoint_choice(capsys, model, which):
 
 
 def test_checkpoint_missing_is_one_error_line(capsys, model, tmp_path):
-    from seq2seq.checkpoint import export
+    from seq2seq.train.export import export
 
     shipped = export(model, tmp_path / "exported")  # model.pt only, no training checkpoints
     line = _one_error(*_run(capsys, ["translate", "--model", shipped, "--checkpoint", "last", "1 2"])[::2])
@@ -112,8 +112,8 @@ def test_checkpoint_missing_is_one_error_line(capsys, model, tmp_path):
 def test_checkpoint_average_is_the_mean_of_the_steps(model):
     import torch
 
-    from seq2seq.checkpoint import load, model_weights, step_checkpoints
-    from seq2seq.loading import weights
+    from seq2seq.files import load
+    from seq2seq.modeldir import model_weights, step_checkpoints, weights
 
     steps = [model_weights(load(p)) for p in step_checkpoints(model)]
     assert len(steps) == 3

@@ -14,9 +14,9 @@ import torch
 import yaml
 
 from conftest import tiny_config
-from seq2seq import checkpoint
+from seq2seq import files as fileio
 from seq2seq.cli import main
-from seq2seq.trainer import Trainer
+from seq2seq.train.trainer import Trainer
 
 
 def _config_file(tmp_path: Path, **train) -> Path:
@@ -89,7 +89,7 @@ def test_full_disk_during_training(capsys, tmp_path, monkeypatch):
     line = _error_line(*_run(capsys, ["train", cfg])[::2], only=False)
     assert "No space left on device" in line and str(tmp_path / "model") in line
     monkeypatch.undo()
-    assert checkpoint.load(tmp_path / "model" / "last.pt")["step"] == 2
+    assert fileio.load(tmp_path / "model" / "last.pt")["step"] == 2
 
 
 def test_sigterm_saves_last_and_exits_143(capsys, tmp_path, monkeypatch):
@@ -106,7 +106,7 @@ def test_sigterm_saves_last_and_exits_143(capsys, tmp_path, monkeypatch):
     rc, out, err = _run(capsys, ["train", cfg])
     assert rc == 128 + signal.SIGTERM and out == "" and "Traceback" not in err
     assert "saved" in err.splitlines()[-1] and "--resume" in err.splitlines()[-1]
-    assert checkpoint.load(tmp_path / "model" / "last.pt")["step"] == 3
+    assert fileio.load(tmp_path / "model" / "last.pt")["step"] == 3
 
 
 def test_diverging_run_does_not_exit_0(capsys, tmp_path):

@@ -1,18 +1,18 @@
-"""Ensembles and fusion (seq2seq.model.combine.LogLinear): the oracles again, over combined models."""
+"""Ensembles and fusion (seq2seq.decode.combine.LogLinear): the oracles again, over combined models."""
 
 import itertools
 
 import pytest
 import torch
 
-from seq2seq import UserError
-from seq2seq.batching import collate
+from seq2seq.errors import UserError
+from seq2seq.data.batching import collate
 from seq2seq.config import ModelConfig
 from seq2seq.model import build_model
-from seq2seq.model.combine import LogLinear, PerModel
-from seq2seq.model.fast import FastStep
-from seq2seq.search import beam_search, decode, greedy_search, length_penalty
-from seq2seq.tokenizer import BOS, EOS, UNK
+from seq2seq.decode.combine import LogLinear, PerModel
+from seq2seq.decode.fast import FastStep
+from seq2seq.decode.search import beam_search, decode, greedy_search, length_penalty
+from seq2seq.data.tokenizer import BOS, EOS, UNK
 
 V = 7  # UNK, 4, 5, 6 and the specials: small enough to enumerate
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from seq2seq import UserError
+from seq2seq.errors import UserError
 from seq2seq.config import CELLS, Config, from_dict, load_config, valid_keys
 
 

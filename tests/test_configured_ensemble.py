@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 from conftest import data_files, tiny_config, with_members
-from seq2seq import UserError
+from seq2seq.errors import UserError
 from seq2seq.cli import main
 from seq2seq.config import from_dict, load_config
 from seq2seq.translate import Translator
-from seq2seq.trainer import Trainer
+from seq2seq.train.trainer import Trainer
 
 SENTENCES = ["1 2 3", "4 5 6 7", "9 8 7 6 5"]
 
@@ -122,7 +122,7 @@ def test_the_setting_round_trips_through_config_yaml(tmp_path):
 def test_models_lists_the_members_and_serve_and_report_load_them(pair, tmp_path, capsys, monkeypatch):
     from seq2seq.report import ReportOptions
     from seq2seq.report.decode import System
-    from serve.registry import load_served
+    from seq2seq.serve.registry import load_served
 
     a, b = pair
     leader = with_members(a, tmp_path / "hub", [str(b)])

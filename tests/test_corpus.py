@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from seq2seq import UserError
-from seq2seq.corpus import count_pairs, load_pairs, pair_chunks, read_lines
+from seq2seq.errors import UserError
+from seq2seq.data.corpus import count_pairs, load_pairs, pair_chunks, read_lines
 
 
 def _write(path, text: str):
@@ -134,7 +134,7 @@ def test_tsv_with_extra_column(tmp_path):
 
 
 def test_multi30k_layout_from_a_given_root(tmp_path):
-    from seq2seq.corpus import multi30k
+    from seq2seq.data.corpus import multi30k
 
     raw = tmp_path / "task1" / "raw"
     raw.mkdir(parents=True)
@@ -149,7 +149,7 @@ def test_multi30k_layout_from_a_given_root(tmp_path):
 
 def test_multi30k_shared_copy():
     from conftest import SHARED_DATA
-    from seq2seq.corpus import multi30k
+    from seq2seq.data.corpus import multi30k
 
     if not (SHARED_DATA / "multi30k" / "task1" / "raw").is_dir():
         pytest.skip("../shared/data/multi30k is not here")

@@ -9,12 +9,12 @@ import torch
 from PIL import Image
 
 from conftest import reverse_files, tiny_config
-from seq2seq.batching import collate
+from seq2seq.data.batching import collate
 from seq2seq.config import ModelConfig
 from seq2seq.hub import resolve
 from seq2seq.model import build_model
-from seq2seq.search import decode
-from seq2seq.trainer import Trainer
+from seq2seq.decode.search import decode
+from seq2seq.train.trainer import Trainer
 from seq2seq.loading import resolve_device
 from seq2seq.translate import Translator
 

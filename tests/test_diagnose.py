@@ -18,7 +18,7 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from seq2seq import UserError
+from seq2seq.errors import UserError
 from seq2seq.cli import main
 from seq2seq.diagnose import Recurrent, Settings, conclusions, gradient_by_distance, recall_batch
 from seq2seq.diagnose.conclusions import pct, sci

@@ -17,8 +17,8 @@ import torch
 import yaml
 
 from conftest import caption_config, reverse_files, shapes_dataset, tiny_config, write_lines
-from seq2seq import checkpoint
-from seq2seq.tokenizer import EOS, Tokenizer
+from seq2seq import files as fileio
+from seq2seq.data.tokenizer import EOS, Tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID")
@@ -56,7 +56,7 @@ def write_config(cfg, folder: Path) -> Path:
 
 
 def weights(model_dir: Path) -> dict:
-    return checkpoint.load(model_dir / "last.pt")["model"]
+    return fileio.load(model_dir / "last.pt")["model"]
 
 
 def assert_close(a: dict, b: dict) -> None:
@@ -107,7 +107,7 @@ def test_resume_under_another_number_of_processes(one_process):
     config, ref = one_process
     path = config("switch", max_steps=6)
     train(path, 2)
-    assert checkpoint.load(path.parent / "model" / "last.pt")["world"] == 2
+    assert fileio.load(path.parent / "model" / "last.pt")["world"] == 2
     out = train(path, None, "--resume", "--set", "train.max_steps=12", "train.accum_steps=2")
     assert "resumed from" in out.stderr and "at step 6" in out.stderr
     assert_close(weights(path.parent / "model"), weights(ref))
@@ -124,18 +124,18 @@ def test_kill_9_then_resume_continues_from_last_pt(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 240
-        while not (last.is_file() and checkpoint.load(last)["step"] >= 6) and time.time() < deadline:
+        while not (last.is_file() and fileio.load(last)["step"] >= 6) and time.time() < deadline:
             assert proc.poll() is None, "the run ended before it was killed"
             time.sleep(0.5)
     finally:
         for pid in [*_descendants(proc.pid), proc.pid]:  # the workers first: each runs in a session of its own
             os.kill(pid, signal.SIGKILL)
         proc.wait()
-    saved = checkpoint.load(last)["step"]
+    saved = fileio.load(last)["step"]
     assert saved >= 6 and saved % 3 == 0
     out = train(path, 2, "--resume", "--set", f"train.max_steps={saved + 4}")
     assert f"resumed from {last} at step {saved}" in out.stderr
-    assert checkpoint.load(last)["step"] == saved + 4
+    assert fileio.load(last)["step"] == saved + 4
 
 
 def _descendants(pid: int) -> list[int]:
@@ -156,7 +156,7 @@ def _descendants(pid: int) -> list[int]:
 RECORD = """
 import os, sys
 from seq2seq.cli import main
-from seq2seq.trainer import Trainer
+from seq2seq.train.trainer import Trainer
 
 real = Trainer.train_step
 
@@ -206,4 +206,4 @@ def test_captioning_under_torchrun(tmp_path):
     cfg = caption_config(tmp_path, files, max_steps=4, valid_every=2, threads=1)
     out = train(write_config(cfg, tmp_path), 2)
     assert out.stderr.count("computing image features") == 2  # train and valid images, once each (rank 0)
-    assert (tmp_path / "model" / "best.pt").is_file() and checkpoint.load(tmp_path / "model" / "last.pt")["step"] == 4
+    assert (tmp_path / "model" / "best.pt").is_file() and fileio.load(tmp_path / "model" / "last.pt")["step"] == 4

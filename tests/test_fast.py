@@ -1,4 +1,4 @@
-"""The decoding engine (seq2seq.model.fast) against its contract: the plain `Decoder.step` is the definition.
+"""The decoding engine (seq2seq.decode.fast) against its contract: the plain `Decoder.step` is the definition.
 
 FastStep must give the plain step's logits, states and attention (LSTM, GRU, Elman; one or two layers; with and
 without input feeding; whole vocabulary or a shortlist; beams sharing one memory row), and search over it must
@@ -11,14 +11,14 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from seq2seq.batching import collate
+from seq2seq.data.batching import collate
 from seq2seq.config import ModelConfig
 from seq2seq.loading import quantize_dynamic
 from seq2seq.model import build_model
-from seq2seq.model.fast import FastStep
-from seq2seq.model.kernels import Packed
-from seq2seq.search import beam_search, decode, greedy_search, length_penalty
-from seq2seq.tokenizer import BOS, EOS, UNK
+from seq2seq.decode.fast import FastStep
+from seq2seq.decode.kernels import Packed
+from seq2seq.decode.search import beam_search, decode, greedy_search, length_penalty
+from seq2seq.data.tokenizer import BOS, EOS, UNK
 
 V = 30
 SHORTLIST = torch.tensor([EOS, UNK] + list(range(4, V, 2)))  # every other word
@@ -194,7 +194,7 @@ def test_whole_vocabulary_as_shortlist_changes_nothing():
 def test_a_sentence_decodes_the_same_alone_and_in_any_batch_with_its_own_shortlist(beam):
     """Shortlist.for_batch: the batch computes the union of its sentences' shortlists, and search masks each
     sentence to its own, so the result is the one the sentence gets alone (where its shortlist is the union)."""
-    from seq2seq.shortlist import Shortlist
+    from seq2seq.decode.shortlist import Shortlist
 
     torch.manual_seed(0)
     sl = Shortlist(torch.randint(4, V, (V, 3)), torch.tensor([4, 5]), V)  # 3 targets per source piece

@@ -8,11 +8,13 @@ import torch
 import yaml
 
 from conftest import tiny_config
-from seq2seq import UserError, checkpoint
+from seq2seq import modeldir
+from seq2seq.errors import UserError
+from seq2seq.train.export import export
 from seq2seq import hub as hub_module
 from seq2seq.cli import main
 from seq2seq.hub import checkpoints_dir, resolve, search_path, shipped
-from seq2seq.trainer import Trainer
+from seq2seq.train.trainer import Trainer
 from seq2seq.translate import Translator
 
 
@@ -30,7 +32,7 @@ def hub(tmp_path, monkeypatch, run_dir):
     """A checkpoints/ folder with an xx->yy and a yy->xx model exported from the tiny run."""
     root = tmp_path / "checkpoints"
     for name, (s, t) in {"toy-xx-yy": ("xx", "yy"), "toy-yy-xx": ("yy", "xx")}.items():
-        out = checkpoint.export(run_dir, root / name)
+        out = export(run_dir, root / name)
         cfg = yaml.safe_load((out / "config.yaml").read_text())
         cfg["data"].update(src_lang=s, tgt_lang=t)
         (out / "config.yaml").write_text(yaml.safe_dump(cfg))
@@ -42,7 +44,7 @@ def hub(tmp_path, monkeypatch, run_dir):
 
 
 def test_export_is_fp16_and_translates_like_the_original(run_dir, tmp_path):
-    out = checkpoint.export(run_dir, tmp_path / "exp")
+    out = export(run_dir, tmp_path / "exp")
     sd = torch.load(out / "model.pt")
     assert all(v.dtype == torch.float16 for v in sd.values() if v.is_floating_point())
     tied = sd["decoder.output.weight"]  # tied softmax: saved once, not once per name
@@ -55,14 +57,14 @@ def test_export_is_fp16_and_translates_like_the_original(run_dir, tmp_path):
 
 
 def test_export_average(run_dir, tmp_path):
-    out = checkpoint.export(run_dir, tmp_path / "avg", average_last=3, fp16=False)
-    steps = checkpoint.step_checkpoints(run_dir)
-    expected = checkpoint.average(steps)
+    out = export(run_dir, tmp_path / "avg", average_last=3, fp16=False)
+    steps = modeldir.step_checkpoints(run_dir)
+    expected = modeldir.average(steps)
     got = torch.load(out / "model.pt")
     assert all(torch.equal(got[k], expected[k]) for k in expected)
     assert got["decoder.embedding.weight"].data_ptr() == got["decoder.output.weight"].data_ptr()
     with pytest.raises(UserError, match="fewer"):
-        checkpoint.export(run_dir, tmp_path / "x", average_last=50)
+        export(run_dir, tmp_path / "x", average_last=50)
 
 
 def test_export_sets_decoding_defaults_only(run_dir, tmp_path, capsys):
@@ -74,7 +76,7 @@ def test_export_sets_decoding_defaults_only(run_dir, tmp_path, capsys):
     assert got["search"] == {**was["search"], "beam": 2, "ensemble": ["other-model"]}
     assert {k: v for k, v in got.items() if k != "search"} == {k: v for k, v in was.items() if k != "search"}
     capsys.readouterr()
-    for bad, says in (("model.hidden=8", "decoding defaults only"), ("search.beam=0", "search.nbest"),
+    for bad, says in (("model.hidden=8", "decoding defaults only"), ("search.beam=0", "search.beam must be >= 1"),
                       ("search.nope=1", "unknown config key"), ("search.ensemble=3", "search.ensemble")):
         assert main(["export", "--model", str(run_dir), "--out", str(tmp_path / "bad"), "--set", bad]) == 2
         err = capsys.readouterr().err
@@ -102,8 +104,8 @@ def test_search_path_user_folders_first_then_alias_then_shipped(run_dir, tmp_pat
     builtin = {d.name for d in checkpoints_dir().iterdir() if (d / "config.yaml").is_file()}
     assert builtin, "the shipped models are missing"
     shadow = sorted(builtin)[0]  # a user's model with a shipped model's name hides it
-    checkpoint.export(run_dir, b / shadow)
-    checkpoint.export(run_dir, c / "mine")
+    export(run_dir, b / shadow)
+    export(run_dir, c / "mine")
     shutil.copytree(b / shadow, a / "also-mine")
     models = shipped()
     assert set(models) == builtin | {"mine", "also-mine"}

@@ -9,12 +9,12 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from seq2seq import UserError
-from seq2seq import images
-from seq2seq.images import (IMAGENET_MEAN, IMAGENET_STD, ImageError, eval_transform, load_image, train_transform,
+from seq2seq.errors import UserError
+from seq2seq.data import images
+from seq2seq.data.images import (IMAGENET_MEAN, IMAGENET_STD, ImageError, eval_transform, load_image, train_transform,
                             transform_key)
-from seq2seq.model.image_encoder import (BACKBONES, EfficientNetLite0, ImageEncoder, SameConv2d, SmallCNN,
-                                         build_backbone)
+from seq2seq.model.backbones import BACKBONES, EfficientNetLite0, SameConv2d, SmallCNN, build_backbone
+from seq2seq.model.image_encoder import ImageEncoder
 from seq2seq.model.interface import EncoderOutput
 
 MILITARY_UNIFORM = 652  # ImageNet class of the classic Grace Hopper portrait
@@ -346,7 +346,7 @@ def test_caption_cli_refuses_a_thin_image_and_captions_the_others(tmp_path, caps
     from conftest import caption_config, draw, shapes_dataset
     from seq2seq.caption import Captioner
     from seq2seq.cli import main
-    from seq2seq.trainer import Trainer
+    from seq2seq.train.trainer import Trainer
 
     cfg = caption_config(tmp_path, shapes_dataset(tmp_path / "data", n_train=8, n_valid=2), max_steps=2,
                          valid_every=2)

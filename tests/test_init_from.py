@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from seq2seq import UserError
-from seq2seq.loading import init_from
+from seq2seq.errors import UserError
+from seq2seq.train.export import init_from
 from seq2seq.model import build_model
-from seq2seq.trainer import Trainer
+from seq2seq.train.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def source(tmp_path_factory) -> Path:
 
 def test_init_from_copies_matching_parts_only(source, tmp_path):
     cfg = tiny_config(tmp_path)
-    from seq2seq.loading import weights
+    from seq2seq.modeldir import weights
 
     src_w = weights(source)
     vocab = src_w["encoder.embedding.weight"].size(0)
@@ -43,7 +43,7 @@ def test_init_from_copies_matching_parts_only(source, tmp_path):
 def test_training_starts_from_it_and_says_so(source, tmp_path, capsys):
     cfg = tiny_config(tmp_path, train={"max_steps": 1, "valid_every": 1, "init_from": str(source),
                                        "init_parts": ["encoder"]})
-    from seq2seq.loading import weights
+    from seq2seq.modeldir import weights
 
     tr = Trainer(cfg, progress=False)
 

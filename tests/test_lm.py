@@ -12,10 +12,10 @@ from conftest import resumed_and_uninterrupted, tiny_config, write_lines
 from seq2seq import LanguageModel, UserError
 from seq2seq.cli import main
 from seq2seq.config import from_dict
-from seq2seq.model.combine import LogLinear, PerModel
-from seq2seq.search import beam_search, greedy_search
-from seq2seq.tokenizer import BOS, EOS
-from seq2seq.trainer import Trainer
+from seq2seq.decode.combine import LogLinear, PerModel
+from seq2seq.decode.search import beam_search, greedy_search
+from seq2seq.data.tokenizer import BOS, EOS
+from seq2seq.train.trainer import Trainer
 from seq2seq.translate import Translator
 
 # a two-sentence language: the first word is a coin flip, the rest follows from it

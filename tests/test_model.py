@@ -5,12 +5,12 @@ import itertools
 import pytest
 import torch
 
-from seq2seq.batching import collate
+from seq2seq.data.batching import collate
 from seq2seq.config import ModelConfig
 from seq2seq.model import DecoderState, EncoderOutput, build_model
 from seq2seq.model.attention import Attention
-from seq2seq.model.seq2seq import count_parameters
-from seq2seq.tokenizer import BOS, PAD
+from seq2seq.model.build import count_parameters
+from seq2seq.data.tokenizer import BOS, PAD
 
 V = 11
 
@@ -150,7 +150,7 @@ def test_decoder_sees_only_encoder_output():
 
 
 def test_word_dropout_zeroes_whole_token_embeddings_in_training_only():
-    from seq2seq.model.text_encoder import WordDropout
+    from seq2seq.model.rnn import WordDropout
 
     torch.manual_seed(0)
     wd = WordDropout(0.3)

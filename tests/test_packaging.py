@@ -21,7 +21,7 @@ NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", ".hypothesis", ".pytest_cac
 
 def source_packages() -> set[str]:
     """Every package of the source tree that belongs in the wheel (tests excluded)."""
-    return {".".join(p.parent.relative_to(ROOT).parts) for top in ("seq2seq", "serve")
+    return {".".join(p.parent.relative_to(ROOT).parts) for top in ("seq2seq",)
             for p in (ROOT / top).rglob("__init__.py") if "tests" not in p.parts}
 
 

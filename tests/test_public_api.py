@@ -133,7 +133,7 @@ def test_search_config_updated_validates():
 @pytest.mark.parametrize("mode", ["RGB", "L", "P", "RGBA", "CMYK", "I;16", "1", "LA", "F"])
 def test_caption_pil_images_of_every_mode(captioner, mode):
     """Any mode is captioned as its 8-bit RGB rendering (alpha on white, 16-bit rescaled); it used to crash."""
-    from seq2seq.images import to_rgb
+    from seq2seq.data.images import to_rgb
 
     rgb = Image.linear_gradient("L").resize((96, 64)).convert("RGB")
     image = rgb.convert(mode) if mode not in ("I;16", "F") else rgb.convert("L").convert(mode)

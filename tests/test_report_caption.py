@@ -9,7 +9,7 @@ import pytest
 
 from conftest import write_lines
 from seq2seq.cli import main
-from seq2seq.trainer import Trainer
+from seq2seq.train.trainer import Trainer
 from test_report_html import assert_fits_a_phone, check_page, run, score_cells, user_error
 
 SECTIONS = {"scores", "length", "training", "examples", "attention", "model-card"}  # significance: with --compare
@@ -31,7 +31,7 @@ def captioning(tmp_path_factory):
 
 def test_caption_report(captioning):
     from seq2seq.caption import Captioner
-    from seq2seq.corpus import caption_table, normalize_caption
+    from seq2seq.data.corpus import caption_table, normalize_caption
     from seq2seq.metrics import caption_bleu, cider_d
 
     out = captioning["html"]

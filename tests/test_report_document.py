@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq import UserError
+from seq2seq.errors import UserError
 from seq2seq.report import Cell, Doc, ReportOptions
 from seq2seq.report.markdown import to_html, to_markdown
 

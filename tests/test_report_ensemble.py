@@ -12,7 +12,7 @@ from test_lm import lm_config, lm_of
 from test_report_html import check_page, run, score_cells, user_error
 
 from conftest import reverse_pairs, tiny_config, write_lines
-from seq2seq.trainer import Trainer
+from seq2seq.train.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,13 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from seq2seq import UserError, checkpoint
-from seq2seq.rundir import LOCK, RunDir
-from seq2seq.trainer import Trainer
+from seq2seq import files as fileio
+from seq2seq.errors import UserError
+from seq2seq.train.rundir import LOCK, RunDir
+from seq2seq.train.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
-HOLD = "import sys, time; from seq2seq.rundir import RunDir; run = RunDir(sys.argv[1]).open(); print('locked', flush=True); " \
+HOLD = "import sys, time; from seq2seq.train.rundir import RunDir; run = RunDir(sys.argv[1]).open(); print('locked', flush=True); " \
        "time.sleep(120)"
 
 
@@ -122,7 +123,7 @@ def test_write_failure_is_one_line_and_keeps_what_was_saved(tmp_path, monkeypatc
         trainer.train()
     assert os.strerror(code) in str(e.value) and str(tmp_path / "model") in str(e.value)
     monkeypatch.undo()
-    assert checkpoint.load(tmp_path / "model" / "last.pt")["step"] == 2
+    assert fileio.load(tmp_path / "model" / "last.pt")["step"] == 2
     assert not list((tmp_path / "model").glob("*.tmp")) and not (tmp_path / "model" / LOCK).exists()
 
 
@@ -153,10 +154,10 @@ def test_a_signal_forwarded_within_the_grace_period_counts_once(monkeypatch):
     second is the same request; later, a second signal still stops at once."""
     import signal as sig
 
-    from seq2seq.rundir import StopSignals
+    from seq2seq.train.rundir import StopSignals
 
     clock = [100.0]
-    monkeypatch.setattr("seq2seq.rundir.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("seq2seq.train.rundir.time.monotonic", lambda: clock[0])
     with StopSignals(lambda m: None, grace=5.0) as s:
         os.kill(os.getpid(), sig.SIGINT)
         clock[0] += 1.0

@@ -8,11 +8,13 @@ import torch
 from torch.serialization import get_unsafe_globals_in_checkpoint
 
 from conftest import shapes_dataset, tiny_config
-from seq2seq import UserError, checkpoint, features
+from seq2seq import files as fileio
+from seq2seq.data import features
+from seq2seq.errors import UserError
 from seq2seq.cli import main
 from seq2seq.hub import checkpoints_dir
-from seq2seq.shortlist import Shortlist
-from seq2seq.trainer import Trainer
+from seq2seq.decode.shortlist import Shortlist
+from seq2seq.train.trainer import Trainer
 
 SHIPPED = checkpoints_dir() / "multi30k-en-de"
 
@@ -44,7 +46,7 @@ def test_checkpoint_load_refuses_pickled_code(tmp_path):
     marker = tmp_path / "marker"
     write_payload(tmp_path / "model.pt", marker)
     with pytest.raises(UserError, match=r"refused to load .*model\.pt: it holds pickled Python objects \(exec\)") as e:
-        checkpoint.load(tmp_path / "model.pt")
+        fileio.load(tmp_path / "model.pt")
     assert "\n" not in str(e.value)
     assert not marker.exists()
 
@@ -55,9 +57,9 @@ def test_unreadable_files_are_one_line_errors(tmp_path):
     (tmp_path / "text.pt").write_bytes(b"not a torch file")
     for name in ("empty.pt", "half.pt", "text.pt"):
         with pytest.raises(UserError, match=f"{name}: not a readable checkpoint"):
-            checkpoint.load(tmp_path / name)
+            fileio.load(tmp_path / name)
     with pytest.raises(UserError, match="checkpoint not found"):
-        checkpoint.load(tmp_path / "none.pt")
+        fileio.load(tmp_path / "none.pt")
 
 
 def test_cli_translate_refuses_a_model_dir_carrying_code(tmp_path, capsys):
@@ -124,6 +126,6 @@ def test_everything_training_writes_loads_with_weights_only(tmp_path):
     assert {"last.pt", "best.pt", "shortlist.pt"} <= {f.name for f in files}
     for f in files:
         assert get_unsafe_globals_in_checkpoint(f) == [], f.name
-    state = checkpoint.load(tmp_path / "model" / "last.pt")
+    state = fileio.load(tmp_path / "model" / "last.pt")
     assert {"optimizer", "rng", "config", "schedule"} <= set(state)
     assert isinstance(state["rng"]["python"], tuple)  # random.getstate()

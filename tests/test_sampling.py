@@ -1,4 +1,4 @@
-"""Sampling (seq2seq.sampling): the filters by hand and as properties, and draws from a scripted distribution that
+"""Sampling (seq2seq.decode.sampling): the filters by hand and as properties, and draws from a scripted distribution that
 never leave the nucleus / top k and follow its renormalized probabilities."""
 
 import math
@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seq2seq.model.interface import EncoderOutput
-from seq2seq.sampling import filter_logits, sample
-from seq2seq.tokenizer import EOS
+from seq2seq.decode.sampling import filter_logits, sample
+from seq2seq.data.tokenizer import EOS
 
 PROBS = {4: 0.5, 5: 0.3, 6: 0.15, 7: 0.05}  # the first token's distribution; then EOS
 

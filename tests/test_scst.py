@@ -1,4 +1,4 @@
-"""Self-critical sequence training (seq2seq.scst): the loss's gradient by hand, what contributes nothing to it
+"""Self-critical sequence training (seq2seq.train.scst): the loss's gradient by hand, what contributes nothing to it
 (a sample as good as its baseline, padding after </s>, a forced </s>), CIDEr-D with the training set's document
 frequencies, the greedy reward rising on a synthetic captioning task, exact resume, and one-line config errors."""
 
@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from conftest import caption_config, resumed_and_uninterrupted, shapes_dataset, tiny_config
-from seq2seq import UserError
+from seq2seq.errors import UserError
 from seq2seq.cli import main
 from seq2seq.config import from_dict
 from seq2seq.metrics import CiderD, cider_d_items
-from seq2seq.scst import other_mean, reinforce_loss, sequence_logp
-from seq2seq.search import greedy_search, max_lengths
-from seq2seq.tokenizer import BOS, EOS, PAD
-from seq2seq.trainer import Trainer
+from seq2seq.train.scst import other_mean, reinforce_loss, sequence_logp
+from seq2seq.decode.search import greedy_search, max_lengths
+from seq2seq.data.tokenizer import BOS, EOS, PAD
+from seq2seq.train.trainer import Trainer
 
 V = 7  # PAD 0, UNK 1, BOS 2, EOS 3, words 4..6
 
@@ -186,7 +186,7 @@ def test_cli_scst_on_a_translation_model_is_one_error_line(tmp_path, capsys):
 def test_valid_metric_cider_is_cider_d_x100_on_normalized_captions():
     """Two images whose captions share no n-gram, each output equal to its reference once normalized (case,
     punctuation): every cosine is 1, CIDEr-D 10, shown x100; ties in the score are ranked by loss."""
-    from seq2seq.validation import ValidMetric
+    from seq2seq.train.validation import ValidMetric
 
     items = [["a dog runs on grass"], ["the red car is parked"]]
     streams = [[r[0] for r in items]]
@@ -201,9 +201,9 @@ def test_recomputed_log_probs_are_those_sampling_drew_with():
     log-probability that `sampling.sample` drew it with (no length cap reached here). `sample` scores a token by its
     log-probability over the whole vocabulary, but draws it from the columns other than PAD and BOS: the policy's
     log-probability is that score less, at each step, the log of the allowed columns' total probability."""
-    from seq2seq.batching import pad
+    from seq2seq.data.batching import pad
     from seq2seq.model import build_model
-    from seq2seq.sampling import sample
+    from seq2seq.decode.sampling import sample
 
     cfg = tiny_config(Path("unused"), data={"train_src": "x", "train_tgt": "y"})
     model = build_model(cfg.model, 12, 12).eval()
@@ -222,7 +222,7 @@ def test_recomputed_log_probs_are_those_sampling_drew_with():
 def test_divergence_watch_checks_only_finiteness_of_the_scst_loss():
     """SCST's loss has no fixed scale or sign (a sample far better than its baseline gives a large negative
     one): only NaN or inf stop the run, where cross-entropy also stops at 10x uniform guessing."""
-    from seq2seq.schedule import LossWatch
+    from seq2seq.train.schedule import LossWatch
 
     xent, scst = LossWatch(3000), LossWatch(3000, finite_only=True)
     assert xent.problem(1000.0) and scst.problem(1000.0) is None and scst.problem(-1000.0) is None

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from seq2seq.batching import collate
+from seq2seq.data.batching import collate
 from seq2seq.config import ModelConfig
 from seq2seq.model import EncoderOutput, build_model
-from seq2seq.search import Columns, beam_search, decode, greedy_search, length_penalty, select
-from seq2seq.tokenizer import BOS, EOS, UNK
+from seq2seq.decode.search import Columns, beam_search, decode, greedy_search, length_penalty, select
+from seq2seq.data.tokenizer import BOS, EOS, UNK
 
 A, B_ = 4, 5  # two real tokens for the scripted model
 
@@ -280,7 +280,7 @@ def test_select_maps_shortlist_columns_to_ids():
 # --- no repeated n-grams ------------------------------------------------------------------------------------
 
 def test_repeat_bans_by_hand():
-    from seq2seq.search import repeat_bans
+    from seq2seq.decode.search import repeat_bans
 
     prefix = torch.tensor([[5, 6, 7, 5, 6], [4, 4, 4, 4, 4], [5, 6, 7, 8, 9]])
     rows, toks = repeat_bans(prefix, 3)  # row 0 ends in (5, 6), seen before followed by 7; row 1 in (4, 4) -> 4

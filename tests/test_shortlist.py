@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from seq2seq import UserError
-from seq2seq.batching import collate
-from seq2seq.shortlist import Shortlist, ibm1
-from seq2seq.tokenizer import BOS, EOS, PAD, UNK
+from seq2seq.errors import UserError
+from seq2seq.data.batching import collate
+from seq2seq.decode.shortlist import Shortlist, ibm1
+from seq2seq.data.tokenizer import BOS, EOS, PAD, UNK
 
 # a toy parallel corpus: source word w translates to target word w + 10 (ids above the specials)
 PAIRS = [([4, 5], [14, 15]), ([4, 6], [14, 16]), ([5, 6], [15, 16]), ([4], [14]), ([6, 5, 4], [16, 15, 14])]
@@ -31,7 +31,7 @@ def test_ibm1_counts_only_links_within_a_pair():
 
 def test_ibm1_chunks_give_the_same_table(monkeypatch):
     """EM in chunks of links (bounded memory) computes the same table as in one piece."""
-    import seq2seq.shortlist as sl
+    import seq2seq.decode.shortlist as sl
 
     src, tgt = zip(*PAIRS * 3)
     whole = ibm1(list(src), list(tgt), 8, 18, iterations=4).dense()

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from conftest import reverse_files, tiny_config, write_lines
-from seq2seq import UserError, store
-from seq2seq.batching import bucket_batches, collate, filter_pairs
-from seq2seq.corpus import load_pairs
-from seq2seq.store import PairStore
-from seq2seq.tasks import TextTask
-from seq2seq.tokenizer import Tokenizer
+from seq2seq.data import store
+from seq2seq.errors import UserError
+from seq2seq.data.batching import bucket_batches, collate, filter_pairs
+from seq2seq.data.corpus import load_pairs
+from seq2seq.data.store import PairStore
+from seq2seq.train.tasks.text import TextTask
+from seq2seq.data.tokenizer import Tokenizer
 
 
 def _task(tmp_path: Path, name: str, data: dict) -> TextTask:
@@ -59,7 +60,7 @@ def test_second_preparation_reuses_the_tokenizer_the_ids_and_the_shortlist(tmp_p
 
     monkeypatch.setattr(PairStore, "build", refuse)
     monkeypatch.setattr(Tokenizer, "train", refuse)
-    monkeypatch.setattr("seq2seq.shortlist.ibm1", refuse)
+    monkeypatch.setattr("seq2seq.decode.shortlist.ibm1", refuse)
     second = _task(tmp_path, "second", data)  # a new model directory, the same data and settings
     assert (tmp_path / "second" / "spm.model").read_bytes() == (tmp_path / "first" / "spm.model").read_bytes()
     assert second.src.tokens.filename == first.src.tokens.filename

@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 import sentencepiece as spm
 
-from seq2seq import UserError
-from seq2seq.tokenizer import BOS, EOS, PAD, UNK, Tokenizer, load_pair, model_files, reservoir
+from seq2seq.errors import UserError
+from seq2seq.data.tokenizer import BOS, EOS, PAD, UNK, Tokenizer, load_pair, model_files, reservoir
 
 WORDS = ("the cat dog house tree river city man woman child runs sees eats walks small big red green old new "
          "quickly slowly today yesterday and with under over near far hello world").split()
@@ -182,12 +182,12 @@ def test_full_disk_while_writing_the_model(tmp_path, monkeypatch):
     import errno
     import os
 
-    import seq2seq.checkpoint
+    import seq2seq.files
 
     def fsync(fd):  # the data was written to the temporary file; the disk reports it full
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(seq2seq.checkpoint.os, "fsync", fsync)
+    monkeypatch.setattr(seq2seq.files.os, "fsync", fsync)
     with pytest.raises(UserError) as e:
         Tokenizer.train(_sentences(50), tmp_path / "spm.model", vocab_size=100)
     assert str(e.value) == f"cannot write {tmp_path / 'spm.model'}: No space left on device"
@@ -226,6 +226,6 @@ def test_reservoir_sample_is_uniform_and_the_same_in_every_process():
     assert len(sample) == len(set(sample)) == 4 and set(sample) <= set(items)
     counts = Counter(x for seed in range(3000) for x in reservoir(iter(items), 4, seed=seed))
     assert all(abs(counts[x] / 3000 - 0.4) < 0.04 for x in items)  # 4/10; sd ~0.009
-    code = "from seq2seq.tokenizer import reservoir; print(reservoir((f's{i}' for i in range(1000)), 7))"
+    code = "from seq2seq.data.tokenizer import reservoir; print(reservoir((f's{i}' for i in range(1000)), 7))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == str(reservoir((f"s{i}" for i in range(1000)), 7))

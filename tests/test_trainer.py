@@ -14,11 +14,13 @@ import pytest
 import torch
 
 from conftest import resumed_and_uninterrupted, reverse_files, tiny_config, write_lines
-from seq2seq import UserError, checkpoint
+from seq2seq import files as fileio
+from seq2seq import modeldir
+from seq2seq.errors import UserError
 from seq2seq.config import TrainConfig
 from seq2seq.metrics import exact_match
-from seq2seq.rundir import Interrupted
-from seq2seq.trainer import LRSchedule, Trainer, TrainingError
+from seq2seq.train.rundir import Interrupted
+from seq2seq.train.trainer import LRSchedule, Trainer, TrainingError
 from seq2seq.translate import Translator
 
 
@@ -82,7 +84,7 @@ def test_early_stopping_and_checkpoints(tmp_path):
     summary = Trainer(cfg, progress=False).train()
     assert summary["step"] == 6  # first validation sets the best, two more without improvement
     d = tmp_path / "model"
-    assert [p.name for p in checkpoint.step_checkpoints(d)] == ["step-4.pt", "step-6.pt"]
+    assert [p.name for p in modeldir.step_checkpoints(d)] == ["step-4.pt", "step-6.pt"]
     assert (d / "best.pt").is_file() and (d / "last.pt").is_file() and (d / "config.yaml").is_file()
 
 
@@ -101,7 +103,7 @@ def test_lr_schedule_hand_computed():
 
 def test_atomic_save_keeps_old_file_on_failure(tmp_path, monkeypatch):
     path = tmp_path / "ck.pt"
-    checkpoint.save({"x": torch.tensor([1.0])}, path)
+    fileio.save({"x": torch.tensor([1.0])}, path)
 
     def boom(obj, f):
         f.write(b"partial")
@@ -109,9 +111,9 @@ def test_atomic_save_keeps_old_file_on_failure(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", boom)
     with pytest.raises(OSError):
-        checkpoint.save({"x": torch.tensor([2.0])}, path)
+        fileio.save({"x": torch.tensor([2.0])}, path)
     monkeypatch.undo()
-    assert checkpoint.load(path)["x"].item() == 1.0
+    assert fileio.load(path)["x"].item() == 1.0
     assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
 
 
@@ -119,7 +121,7 @@ def test_full_disk_inside_torch_save_is_an_oserror(tmp_path, monkeypatch):
     """torch.save turns a failed write into RuntimeError("unexpected pos ..."); save raises the write's OSError
     (so the trainer can say "No space left on device") and keeps the old file."""
     path = tmp_path / "ck.pt"
-    checkpoint.save({"x": torch.tensor([1.0])}, path)
+    fileio.save({"x": torch.tensor([1.0])}, path)
     real_fdopen = os.fdopen
 
     class Full(io.RawIOBase):
@@ -138,26 +140,26 @@ def test_full_disk_inside_torch_save_is_an_oserror(tmp_path, monkeypatch):
         def close(self):
             self.f.close()
 
-    monkeypatch.setattr(checkpoint.os, "fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
+    monkeypatch.setattr(fileio.os, "fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
     with pytest.raises(OSError) as e:
-        checkpoint.save({"x": torch.zeros(10_000)}, path)
+        fileio.save({"x": torch.zeros(10_000)}, path)
     assert e.value.errno == errno.ENOSPC
     monkeypatch.undo()
-    assert checkpoint.load(path)["x"].item() == 1.0
+    assert fileio.load(path)["x"].item() == 1.0
     assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
 
 
 def test_average_is_elementwise_mean(tmp_path):
     for i, v in enumerate((1.0, 2.0, 6.0)):
-        checkpoint.save({"model": {"w": torch.full((2,), v), "n": torch.tensor(7)}}, tmp_path / f"step-{i}.pt")
-    avg = checkpoint.average(checkpoint.step_checkpoints(tmp_path))
+        fileio.save({"model": {"w": torch.full((2,), v), "n": torch.tensor(7)}}, tmp_path / f"step-{i}.pt")
+    avg = modeldir.average(modeldir.step_checkpoints(tmp_path))
     assert torch.equal(avg["w"], torch.full((2,), 3.0)) and avg["n"].item() == 7
 
 
 def test_time_budget_stops_validates_and_carries_over_resume(tmp_path, monkeypatch):
     """train.max_minutes ends training with a validation and a checkpoint; --resume keeps the time spent."""
     clock = [0.0]
-    monkeypatch.setattr("seq2seq.trainer.time.perf_counter", lambda: clock[0])
+    monkeypatch.setattr("seq2seq.train.trainer.time.perf_counter", lambda: clock[0])
     cfg = tiny_config(tmp_path, train={"max_steps": 1000, "valid_every": 1000, "max_minutes": 1.0})
     trainer = Trainer(cfg, progress=False)
     real_step = trainer.train_step
@@ -223,7 +225,7 @@ def test_best_checkpoint_follows_exact_match_on_single_token_outputs(tmp_path):
     assert valid[-1]["best_score"] == best_row["score"] and valid[-1]["best_step"] == best_row["step"]
     assert summary["metric"] == "exact" and summary["best_step"] == best_row["step"]
     final = _params(trainer.model)
-    best = checkpoint.load(tmp_path / "model" / "best.pt")
+    best = fileio.load(tmp_path / "model" / "best.pt")
     assert best["metric"] == "exact" and best["step"] == best_row["step"]
     best_exact, final_exact = _exact(trainer, best["model"]), _exact(trainer, final)
     assert best_exact == best_row["score"] >= final_exact
@@ -288,7 +290,7 @@ def test_sigterm_saves_last_and_resume_is_exact(tmp_path):
         cut.train()
     assert e.value.signum == signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone again
-    assert checkpoint.load(tmp_path / "b" / "model" / "last.pt")["step"] == 13
+    assert fileio.load(tmp_path / "b" / "model" / "last.pt")["step"] == 13
     resumed = Trainer(cfg, resume=True, progress=False)
     assert resumed.step == 13
     resumed.train()
@@ -305,7 +307,7 @@ def test_divergence_names_the_checkpoint_that_exists(tmp_path):
         Trainer(cfg, resume=True, progress=False).train()
     msg = str(e.value)
     assert "diverged" in msg and f"{tmp_path / 'model' / 'last.pt'} (step 10)" in msg and "--resume" in msg
-    assert checkpoint.load(tmp_path / "model" / "last.pt")["step"] == 10
+    assert fileio.load(tmp_path / "model" / "last.pt")["step"] == 10
 
 
 def test_non_finite_loss_before_any_checkpoint_names_none(tmp_path):
@@ -325,11 +327,11 @@ def test_resume_from_a_last_pt_written_before_valid_metric(tmp_path):
     cfg = tiny_config(tmp_path, train={"max_steps": 2, "valid_every": 2})
     Trainer(cfg, progress=False).train()
     path = tmp_path / "model" / "last.pt"
-    state = checkpoint.load(path)
+    state = fileio.load(path)
     for key in ("metric", "best", "watch", "meter"):
         del state[key]
     state["best_bleu"], state["schedule"]["best"] = 3.5, 3.5
-    checkpoint.save(state, path)
+    fileio.save(state, path)
     cfg.train.max_steps = 4
     resumed = Trainer(cfg, resume=True, progress=False)
     assert resumed.metric.name == "bleu" and resumed.best.score == 3.5 and resumed.schedule.best == (3.5, -math.inf)
@@ -339,7 +341,7 @@ def test_resume_from_a_last_pt_written_before_valid_metric(tmp_path):
 def test_accumulated_batches_make_the_update_of_their_union(tmp_path):
     """train_step on two micro-batches (gradients summed, each loss divided by both batches' target tokens) gives
     the update of one batch holding both: the same loss and, to float tolerance, the same weights."""
-    from seq2seq.batching import collate
+    from seq2seq.data.batching import collate
 
     cfg = tiny_config(tmp_path / "a", data=reverse_files(tmp_path / "data", n_train=200, n_valid=10))
     a = Trainer(cfg, progress=False)

@@ -9,8 +9,8 @@ import pytest
 
 from seq2seq.config import TrainConfig
 from seq2seq.metrics import exact_match, short_for_bleu
-from seq2seq.schedule import LossWatch, LRSchedule
-from seq2seq.validation import ValidMetric
+from seq2seq.train.schedule import LossWatch, LRSchedule
+from seq2seq.train.validation import ValidMetric
 
 LONG = ["a man rides a red bike", "two dogs play in the snow", "the cat sleeps on a warm mat"]
 SHORT = ["54416", "7", "12 13", "a man rides a bike"]  # 3 of 4 shorter than 4 tokens

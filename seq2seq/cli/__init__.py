@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from seq2seq import UserError, __version__
 from seq2seq.cli import decode, lm, report, serve, train
+from seq2seq.errors import UserError
+from seq2seq.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:

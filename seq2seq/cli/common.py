@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from seq2seq import UserError
+from seq2seq.errors import UserError
 
 
 class _Formatter(argparse.HelpFormatter):

@@ -6,8 +6,15 @@ import json
 import sys
 from pathlib import Path
 
-from seq2seq import UserError
-from seq2seq.cli.common import command, decode_args, lm_args, model_args, progress_arg, search_overrides
+from seq2seq.cli.common import (
+    command,
+    decode_args,
+    lm_args,
+    model_args,
+    progress_arg,
+    search_overrides,
+)
+from seq2seq.errors import UserError
 
 
 def register(sub) -> None:
@@ -64,7 +71,7 @@ def _warn(msg: str) -> None:
     print(f"warning: {msg}", file=sys.stderr)
 
 
-def _arguments(texts: list[str]) -> list[str]:
+def arguments(texts: list[str]) -> list[str]:
     """Command-line texts; bytes that were not UTF-8 arrive as lone surrogates (Python's surrogateescape)."""
     for i, t in enumerate(texts, 1):
         try:
@@ -126,7 +133,7 @@ def _cmd_translate(args) -> int:
     from seq2seq.progress import progress_bar
 
     translator = _translator(args)
-    chunks = [_arguments(args.text)] if args.text else _stdin_chunks(sys.stdin.buffer)
+    chunks = [arguments(args.text)] if args.text else _stdin_chunks(sys.stdin.buffer)
     nbest = translator.search.nbest
     with progress_bar(len(args.text) or None, "translating", "sent", args.progress) as bar:
         for chunk in chunks:
@@ -137,7 +144,7 @@ def _cmd_translate(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from seq2seq.corpus import read_lines
+    from seq2seq.data.corpus import read_lines
     from seq2seq.metrics import as_json, bleu_tokenize, corpus_scores
     from seq2seq.progress import progress_bar
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from seq2seq import UserError
 from seq2seq.cli.common import checkpoint_arg, command
+from seq2seq.errors import UserError
 
 
 def register(sub) -> None:
@@ -85,7 +85,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_score(args) -> int:
-    from seq2seq.corpus import read_lines
+    from seq2seq.data.corpus import read_lines
 
     texts = read_lines(args.file)
     scores = _load(args).score(texts, args.batch_size)
@@ -98,10 +98,10 @@ def _cmd_score(args) -> int:
 
 
 def _cmd_generate(args) -> int:
-    from seq2seq.cli.decode import _arguments
+    from seq2seq.cli.decode import arguments
 
     lm = _load(args)
-    out = lm.generate(_arguments(args.prefix) or [""], args.num, beam=args.beam, temperature=args.temperature,
+    out = lm.generate(arguments(args.prefix) or [""], args.num, beam=args.beam, temperature=args.temperature,
                       top_k=args.top_k, top_p=args.top_p, seed=args.seed, max_tokens=args.max_tokens,
                       batch_size=args.batch_size)
     for gens in out:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from seq2seq.cli.common import (checkpoint_arg, command, decode_args, ensemble_arg, lm_args, progress_arg,
-                                shortlist_arg)
+from seq2seq.cli.common import (
+    checkpoint_arg,
+    command,
+    decode_args,
+    ensemble_arg,
+    lm_args,
+    progress_arg,
+    shortlist_arg,
+)
 from seq2seq.extras import require_extra
 
 

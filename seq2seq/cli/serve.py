@@ -6,10 +6,10 @@ import math
 import socket
 import sys
 
-from seq2seq import UserError
 from seq2seq.cli.common import command, ensemble_arg
+from seq2seq.errors import UserError
 from seq2seq.extras import require_extra
-from serve.limits import MAX_QUEUED_COST, MAX_REQUEST_COST
+from seq2seq.serve.limits import MAX_QUEUED_COST, MAX_REQUEST_COST
 
 
 def register(sub) -> None:
@@ -90,7 +90,7 @@ def _cmd_serve(args) -> int:
     require_extra("serve")
     _check_options(args)
     from seq2seq.hub import shipped
-    from serve.registry import fusions, load_served
+    from seq2seq.serve.registry import fusions, load_served
 
     lms = fusions(args.lm, args.lm_weight)  # before any model is loaded
     # by default every shipped translator and captioner; language models are fused (--lm, search.lm), not served
@@ -100,8 +100,8 @@ def _cmd_serve(args) -> int:
     translators, captioners = load_served(names, lms, args.device, args.quantize, args.ensemble)
     import uvicorn
 
-    from serve.app import create_app
-    from serve.limits import Limits
+    from seq2seq.serve.app import create_app
+    from seq2seq.serve.limits import Limits
 
     limits = Limits(request_cost=args.max_request_cost, queued_cost=args.max_queued_cost)
     app = create_app(translators, captioners, batching=not args.no_batching, window_ms=args.window_ms,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from seq2seq import UserError
 from seq2seq.cli.common import command
+from seq2seq.errors import UserError
 
 
 def register(sub) -> None:
@@ -69,8 +69,8 @@ def _cmd_train(args) -> int:
 
 def run_training(cfg, resume: bool) -> int:
     """Train `cfg` (any task), print the summary as JSON; the exit code."""
-    from seq2seq.rundir import Interrupted
-    from seq2seq.trainer import Trainer
+    from seq2seq.train.rundir import Interrupted
+    from seq2seq.train.trainer import Trainer
 
     trainer = Trainer(cfg, resume=resume)
     try:
@@ -83,7 +83,7 @@ def run_training(cfg, resume: bool) -> int:
 
 
 def _cmd_export(args) -> int:
-    from seq2seq.checkpoint import export
+    from seq2seq.train.export import export
 
     out = export(Path(args.model), Path(args.out), average_last=args.average, fp16=not args.fp32, search=args.set)
     print(f"wrote {out}")
@@ -91,13 +91,13 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_shortlist(args) -> int:
-    from seq2seq.config import load_config
-    from seq2seq.corpus import load_pairs
+    from seq2seq.data.corpus import load_pairs
+    from seq2seq.decode.shortlist import FREQUENT, TOP, build
     from seq2seq.hub import resolve
-    from seq2seq.shortlist import FREQUENT, TOP, build
+    from seq2seq.modeldir import read_config
 
     model_dir = resolve(args.model, None, None)
-    cfg = load_config(model_dir / "config.yaml")
+    cfg = read_config(model_dir)
     if cfg.task != "translate":
         raise UserError(f"{model_dir} is a {'captioning' if cfg.task == 'caption' else 'language'} model; "
                         f"shortlists are for translation")

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seq2seq import UserError
 from seq2seq.diagnose.task import Recurrent, gradient_by_distance, recall_batch
+from seq2seq.errors import UserError
 
 # (name, label, cell, init) of the sweep's runs; the last is the control that explains the old report
 SWEEP = (("rnn", "Elman RNN", "rnn", "default"), ("lstm", "LSTM", "lstm", "chrono"),

@@ -157,7 +157,7 @@ def check_writable(out: str | Path) -> Path:
     bad --out fails before a minute of training rather than after it."""
     import tempfile
 
-    from seq2seq import UserError
+    from seq2seq.errors import UserError
 
     out = Path(out)
     if out.suffix.lower() == ".md":
@@ -177,8 +177,8 @@ def write_diagnosis(d: Diagnosis, out: str | Path) -> tuple[Path, Path]:
     """The page's HTML and Markdown twin; returns both paths."""
     import datetime as _dt
 
-    from seq2seq import __version__
     from seq2seq.report import Doc
+    from seq2seq.version import __version__
 
     s = d.settings
     doc = Doc("Long-range memory and gradient flow: Elman RNN vs LSTM vs GRU")

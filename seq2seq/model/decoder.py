@@ -1,7 +1,7 @@
 """The shared attention decoder: stacked RNN/LSTM/GRU, attention over any encoder's memory, input feeding,
 deep output and (optionally tied) softmax projection. It sees encoders only through `EncoderOutput`.
 
-This is the plain model, the definition of a step; `seq2seq.model.fast` computes the same step faster for
+This is the plain model, the definition of a step; `seq2seq.decode.fast` computes the same step faster for
 decoding, behind the same signature.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from seq2seq.data.tokenizer import PAD
 from seq2seq.model.attention import Attention
 from seq2seq.model.interface import DecoderState, EncoderOutput
-from seq2seq.model.text_encoder import WordDropout, make_rnn
-from seq2seq.tokenizer import PAD
+from seq2seq.model.rnn import WordDropout, make_rnn
 
 CELL_STEP = {"gru": torch.gru_cell, "rnn": torch.rnn_tanh_cell}  # LSTM's cell also carries c
 

@@ -40,7 +40,7 @@ class DecoderState:
 
 
 class Stepper(Protocol):
-    """What search runs: `Decoder` itself, or `seq2seq.model.fast.FastStep` (the same step, faster)."""
+    """What search runs: `Decoder` itself, or `seq2seq.decode.fast.FastStep` (the same step, faster)."""
 
     columns: torch.Tensor | None  # (M,) target ids that the logits' columns score; None: column j is token j
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
-from seq2seq import __version__
 from seq2seq.progress import progress_bar
 from seq2seq.report.attention import section_attention
 from seq2seq.report.card import section_card
@@ -14,9 +13,21 @@ from seq2seq.report.decode import System
 from seq2seq.report.document import Doc, check_out
 from seq2seq.report.inputs import TestSet, read_test_set, system_name
 from seq2seq.report.options import ReportOptions
-from seq2seq.report.sections import (Evaluation, section_examples, section_length, section_scores,
-                                     section_significance, section_training)
-from seq2seq.report.stats import paired_test, score_captions, score_translation, translation_metrics
+from seq2seq.report.sections import (
+    Evaluation,
+    section_examples,
+    section_length,
+    section_scores,
+    section_significance,
+    section_training,
+)
+from seq2seq.report.stats import (
+    paired_test,
+    score_captions,
+    score_translation,
+    translation_metrics,
+)
+from seq2seq.version import __version__
 
 SECTIONS = 7  # scores, significance, length, training, examples, attention, model card
 

@@ -39,7 +39,7 @@ def section_card(doc: Doc, ev: Evaluation, train_summary: dict) -> None:
 
 
 def _architecture(doc: Doc, ev: Evaluation) -> None:
-    from seq2seq.checkpoint import weights_file
+    from seq2seq.modeldir import weights_file
 
     m = dataclasses.asdict(ev.system.config.model)
     skip = TEXT_ONLY if m["encoder"] == "image" else IMAGE_ONLY

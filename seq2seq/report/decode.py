@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seq2seq import UserError
+from seq2seq.errors import UserError
 from seq2seq.report.options import ReportOptions
 
 
@@ -40,7 +40,7 @@ class System:
         """The model(s) named by `specs` (directories or shipped names, several: an ensemble; none: the shipped
         one for the task). The fusion LM, if any, is loaded now: one of another vocabulary is refused here."""
         from seq2seq.hub import resolve
-        from seq2seq.loading import model_task
+        from seq2seq.modeldir import CONFIG, model_task
 
         specs = (specs,) if isinstance(specs, str) else tuple(specs or ())
         model_dirs = [resolve(s, task=task) for s in specs] or [resolve(None, task=task)]
@@ -50,7 +50,7 @@ class System:
             from seq2seq.translate import Translator
 
             for spec, model_dir in zip(specs or (None,), model_dirs):
-                if (model_dir / "config.yaml").is_file() and model_task(model_dir) == "caption":
+                if (model_dir / CONFIG).is_file() and model_task(model_dir) == "caption":
                     hint = ("give --images/--captions or --dataset instead of --src" if flag == "--model" else
                             "compare translation models")
                     raise UserError(f"{flag} {spec or model_dir} is a captioning model; {hint}")
@@ -97,7 +97,7 @@ class System:
 
     def n_params(self) -> int:
         """All members' parameters (the fusion LM's not counted)."""
-        from seq2seq.model.seq2seq import count_parameters
+        from seq2seq.model.build import count_parameters
 
         return sum(count_parameters(m) for m in [self.engine.model, *getattr(self.engine, "members", [])])
 
@@ -125,8 +125,8 @@ class System:
     def _caption(self, paths: list[str], advance: Callable[[int], None]) -> tuple[list[str], float]:
         """Images are loaded a batch at a time (a test set of photos need not fit in memory); the seconds
         count captioning only, not image loading."""
-        from seq2seq.corpus import normalize_caption
-        from seq2seq.images import load_image
+        from seq2seq.data.corpus import normalize_caption
+        from seq2seq.data.images import load_image
 
         hyps, seconds = [], 0.0
         step = self.search.batch_size
@@ -147,7 +147,7 @@ class System:
             return [None if r.attention is None else
                     Attention(r.text, r.tgt_pieces, r.src_pieces, r.attention.float().numpy()[:, : len(r.src_pieces)])
                     for r in res]
-        from seq2seq.images import load_image
+        from seq2seq.data.images import load_image
 
         images = [load_image(p) for p in sources]
         caps = self.engine.generate(images, return_attention=True)

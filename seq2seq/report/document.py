@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seq2seq import UserError, __version__
+from seq2seq.errors import UserError
+from seq2seq.version import __version__
 
 
 class Raw(str):

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from seq2seq import UserError
+from seq2seq.errors import UserError
 from seq2seq.report.stats import N_BOOTSTRAP
 
 DATASETS = ("flickr8k",)

@@ -10,9 +10,20 @@ from pathlib import Path
 
 import numpy as np
 
-from seq2seq import UserError
+from seq2seq.errors import UserError
 from seq2seq.report.decode import System
-from seq2seq.report.document import Cell, Doc, cell, code, esc, md_code, md_escape, new_figure, num, pil_base64
+from seq2seq.report.document import (
+    Cell,
+    Doc,
+    cell,
+    code,
+    esc,
+    md_code,
+    md_escape,
+    new_figure,
+    num,
+    pil_base64,
+)
 from seq2seq.report.inputs import TestSet
 from seq2seq.report.stats import SEED, Scores, SentenceStats, bucket_scores
 
@@ -221,7 +232,7 @@ def _refs_cell(refs: list[str]) -> Cell:
 
 
 def _thumb(path: str, size: int = 140) -> Cell:
-    from seq2seq.images import load_image
+    from seq2seq.data.images import load_image
 
     try:
         img = load_image(path)
