@@ -4,6 +4,8 @@ loaded with weights_only=True (a file that carries pickled code is refused, neve
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,9 +71,6 @@ def load(path: str | Path, map_location="cpu", what: str = "checkpoint", hint: s
     """torch.load of tensors and plain data only (weights_only=True): a file from elsewhere that carries pickled
     objects, which unpickling could let run code, is refused, never run. `what` names the file in the one-line
     errors, `hint` says how to fix an unreadable one."""
-    import pickle
-    import re
-
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{what} not found: {path}")

@@ -35,7 +35,7 @@ def corpus_scores(hyps: list[str], refs: list[list[str]] | list[str], lowercase:
                   metrics: tuple[str, ...] = ("bleu", "chrf", "ter"), tokenize: str = "13a") -> dict[str, Score]:
     """BLEU (`tokenize`: 13a, or zh for Chinese output), chrF and TER (tercom tokenization; with `asian_support`
     for zh) against one or more reference streams."""
-    from sacrebleu.metrics import BLEU, CHRF, TER
+    from sacrebleu.metrics import BLEU, CHRF, TER  # lazy: keeps start-up fast
 
     streams = _refs_streams(refs, len(hyps))
     makers = {"bleu": lambda: BLEU(lowercase=lowercase, tokenize=tokenize), "chrf": lambda: CHRF(lowercase=lowercase),
@@ -66,7 +66,7 @@ BLEU_ORDER = 4  # BLEU's longest n-gram: a sentence shorter than this has no 4-g
 def short_for_bleu(texts: list[str], tokenize: str = "13a") -> float:
     """The share of `texts` shorter than 4 tokens as BLEU counts them (with `tokenize`): when most are, corpus
     BLEU is 0 or close to it whatever the system outputs, so it cannot rank checkpoints."""
-    from sacrebleu.metrics import BLEU
+    from sacrebleu.metrics import BLEU  # lazy: keeps start-up fast
 
     tok = BLEU(tokenize=tokenize).tokenizer
     return sum(len(tok(t).split()) < BLEU_ORDER for t in texts) / max(len(texts), 1)
@@ -78,7 +78,7 @@ def as_json(scores: dict[str, Score]) -> dict:
 
 def caption_bleu(hyps: list[str], refs: list[list[str]]) -> dict[str, Score]:
     """BLEU-1..4 against every reference stream (sacreBLEU, 13a tokenization, lowercased)."""
-    from sacrebleu.metrics import BLEU
+    from sacrebleu.metrics import BLEU  # lazy: keeps start-up fast
 
     streams = _refs_streams(refs, len(hyps))
     out = {}

@@ -77,7 +77,7 @@ def register(sub) -> None:
 
 def _cmd_report(args) -> int:
     require_extra("report")
-    from seq2seq.report import ReportOptions, write_report
+    from seq2seq.report import ReportOptions, write_report  # lazy: keeps start-up fast
 
     opts = ReportOptions(
         out=args.out, models=tuple(args.model), src=args.src, refs=tuple(args.ref), lowercase=args.lowercase,
@@ -94,9 +94,9 @@ def _cmd_report(args) -> int:
 
 def _cmd_diagnose(args) -> int:
     require_extra("report")
-    import torch
+    import torch  # lazy: keeps start-up fast
 
-    from seq2seq.diagnose import Settings, check_writable, diagnose, write_diagnosis
+    from seq2seq.diagnose import Settings, check_writable, diagnose, write_diagnosis  # lazy: keeps start-up fast
 
     settings = Settings(length=args.length, steps=args.steps, hidden=args.hidden, seed=args.seed)
     check_writable(args.out)

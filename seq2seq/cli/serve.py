@@ -89,7 +89,7 @@ def _check_listen(host: str, port: int) -> None:
 def _cmd_serve(args) -> int:
     require_extra("serve")
     _check_options(args)
-    from seq2seq.hub import shipped
+    from seq2seq.hub import shipped  # lazy: keeps start-up fast
     from seq2seq.serve.registry import fusions, load_served
 
     lms = fusions(args.lm, args.lm_weight)  # before any model is loaded
@@ -98,9 +98,9 @@ def _cmd_serve(args) -> int:
     if not names:
         raise UserError("no shipped translators or captioners to serve; give --model DIR")
     translators, captioners = load_served(names, lms, args.device, args.quantize, args.ensemble)
-    import uvicorn
+    import uvicorn  # lazy: keeps start-up fast
 
-    from seq2seq.serve.app import create_app
+    from seq2seq.serve.app import create_app  # lazy: keeps start-up fast
     from seq2seq.serve.limits import Limits
 
     limits = Limits(request_cost=args.max_request_cost, queued_cost=args.max_queued_cost)
@@ -112,7 +112,7 @@ def _cmd_serve(args) -> int:
 
 
 def _cmd_models(args) -> int:
-    from seq2seq.hub import checkpoints_dir, shipped
+    from seq2seq.hub import checkpoints_dir, shipped  # lazy: keeps start-up fast
 
     models = shipped()
     if not models:

@@ -62,14 +62,14 @@ def register(sub) -> None:
 
 
 def _cmd_train(args) -> int:
-    from seq2seq.config import load_config
+    from seq2seq.config import load_config  # lazy: keeps start-up fast
 
     return run_training(load_config(args.config, args.set), args.resume)
 
 
 def run_training(cfg, resume: bool) -> int:
     """Train `cfg` (any task), print the summary as JSON; the exit code."""
-    from seq2seq.train.rundir import Interrupted
+    from seq2seq.train.rundir import Interrupted  # lazy: keeps start-up fast
     from seq2seq.train.trainer import Trainer
 
     trainer = Trainer(cfg, resume=resume)
@@ -83,7 +83,7 @@ def run_training(cfg, resume: bool) -> int:
 
 
 def _cmd_export(args) -> int:
-    from seq2seq.train.export import export
+    from seq2seq.train.export import export  # lazy: keeps start-up fast
 
     out = export(Path(args.model), Path(args.out), average_last=args.average, fp16=not args.fp32, search=args.set)
     print(f"wrote {out}")
@@ -91,7 +91,7 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_shortlist(args) -> int:
-    from seq2seq.data.corpus import load_pairs
+    from seq2seq.data.corpus import load_pairs  # lazy: keeps start-up fast
     from seq2seq.decode.shortlist import FREQUENT, TOP, build
     from seq2seq.hub import resolve
     from seq2seq.modeldir import read_config

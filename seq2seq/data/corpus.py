@@ -13,7 +13,7 @@ from seq2seq.errors import UserError
 
 def _datasets():
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    import datasets
+    import datasets  # lazy: keeps start-up fast
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()

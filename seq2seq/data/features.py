@@ -32,7 +32,7 @@ def compute(encoder, paths: list[Path], image_size: int, device: torch.device, b
     out = []
     it = range(0, len(paths), batch_size)
     if progress:
-        from tqdm import tqdm
+        from tqdm import tqdm  # lazy: keeps start-up fast
 
         it = tqdm(it, desc="image features", unit="batch")
     encoder.eval()

@@ -143,7 +143,7 @@ def eval_transform(size: int = 224, transform: str = "crop"):
     """Deterministic: size limits, then crop (shorter side to `size`, centre crop `size` x `size`) or squash (the
     whole image resized to `size` x `size`), ImageNet normalisation -> (3, S, S). On a `size` x `size` image both
     resizes are the identity."""
-    from torchvision import transforms as T
+    from torchvision import transforms as T  # lazy: keeps start-up fast
 
     _check_transform(transform)
     resize = [T.Resize((size, size))] if transform == "squash" else [T.Resize(size), T.CenterCrop(size)]
@@ -153,7 +153,7 @@ def eval_transform(size: int = 224, transform: str = "crop"):
 def train_transform(size: int = 224, transform: str = "crop"):
     """Light augmentation for finetuning the backbone: random crop (70-100% of the area; of the squashed square for
     squash), flip, colour jitter."""
-    from torchvision import transforms as T
+    from torchvision import transforms as T  # lazy: keeps start-up fast
 
     _check_transform(transform)
     squash = [T.Resize((size, size))] if transform == "squash" else []

@@ -143,7 +143,7 @@ def building(folder: Path):
     """Build `folder` at most once at a time: yields a temporary folder to fill (renamed to `folder` when the
     block ends without error), or None when `folder` exists already (built by another run or process, perhaps
     while this one waited for the lock)."""
-    import fcntl
+    import fcntl  # lazy: POSIX-only
 
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)

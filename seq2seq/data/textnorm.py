@@ -21,7 +21,7 @@ AFTER_CJK = re.compile(r"(?<=[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufa
 
 @lru_cache(maxsize=1)
 def _t2s():
-    import opencc
+    import opencc  # lazy: keeps start-up fast
 
     return opencc.OpenCC("t2s")
 

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Iterable
 
 import sentencepiece as spm
+import yaml
 
 from seq2seq.data.textnorm import normalizer, spm_rule
 from seq2seq.errors import UserError
+from seq2seq.files import write_atomic
 from seq2seq.modeldir import CONFIG, SPM_JOINT, tokenizer_files
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
@@ -95,8 +97,6 @@ class Tokenizer:
         except RuntimeError as e:
             raise UserError(f"cannot train a tokenizer (vocab_size={vocab_size}, {model_type}): "
                             f"{str(e).splitlines()[0]}") from None
-        from seq2seq.files import write_atomic
-
         model_file = Path(model_file)
         try:  # a full disk or a kill never leaves half a model under the real name
             write_atomic(model_file, buf.getvalue())
@@ -139,8 +139,6 @@ def model_files(model_dir: Path) -> tuple[Path, Path]:
 def _data_config(model_dir: Path) -> dict:
     """The `data` part of the model directory's config.yaml, read without validation ({} when unreadable): its
     languages and whether the vocabulary is joint."""
-    import yaml
-
     try:
         data = (yaml.safe_load((model_dir / CONFIG).read_text(encoding="utf-8")) or {}).get("data") or {}
         return data if isinstance(data, dict) else {}

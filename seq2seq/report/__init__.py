@@ -13,7 +13,7 @@ from seq2seq.report.options import ReportOptions
 
 def write_report(opts: ReportOptions):
     """`seq2seq report`: see seq2seq.report.build.write_report."""
-    from seq2seq.report.build import write_report as _write
+    from seq2seq.report.build import write_report as _write  # lazy: keeps start-up fast
 
     return _write(opts)
 

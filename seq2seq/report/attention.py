@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from seq2seq.report.document import Doc, new_figure
 from seq2seq.report.sections import Evaluation
@@ -56,9 +58,7 @@ def grid_shape(n: int) -> tuple[int, int]:
 def caption_attention_figure(img, words: list[str], attn: np.ndarray, ncols: int = 7):
     """Show-Attend-and-Tell panels: the image, then one panel per word with its attention (T, N) reshaped to
     the feature grid and upsampled bilinearly over the (centre-cropped) image the model saw."""
-    import torch
-    import torch.nn.functional as F
-    from PIL import ImageOps
+    from PIL import ImageOps  # lazy: keeps start-up fast
 
     size = 224
     crop = ImageOps.fit(img, (size, size), centering=(0.5, 0.5))  # the eval transform's resize + centre crop

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
+from seq2seq.metrics import bleu_tokenize
 from seq2seq.progress import progress_bar
 from seq2seq.report.attention import section_attention
 from seq2seq.report.card import section_card
@@ -81,8 +82,6 @@ def _decode(system: System, test: TestSet, opts: ReportOptions, desc: str) -> tu
 
 def _tokenize(system: System) -> str:
     """sacreBLEU's tokenizer for the system's output language (zh for Chinese, else 13a)."""
-    from seq2seq.metrics import bleu_tokenize
-
     return bleu_tokenize(system.config.data.tgt_lang)
 
 
@@ -104,7 +103,7 @@ def _baseline(opts: ReportOptions, test: TestSet) -> tuple[list[str], str]:
 
 
 def _paired(ev: Evaluation, baseline: list[str], opts: ReportOptions) -> list[dict]:
-    from sacrebleu.metrics import BLEU
+    from sacrebleu.metrics import BLEU  # lazy: keeps start-up fast
 
     metrics = ({"BLEU": BLEU(max_ngram_order=4, lowercase=True)} if ev.test.task == "caption" else
                translation_metrics(opts.lowercase, _tokenize(ev.system)))

@@ -8,6 +8,9 @@ import os
 import platform
 from pathlib import Path
 
+import torch
+
+from seq2seq.modeldir import weights_file
 from seq2seq.report.document import Cell, Doc, esc, md_escape, num
 from seq2seq.report.sections import Evaluation
 
@@ -39,8 +42,6 @@ def section_card(doc: Doc, ev: Evaluation, train_summary: dict) -> None:
 
 
 def _architecture(doc: Doc, ev: Evaluation) -> None:
-    from seq2seq.modeldir import weights_file
-
     m = dataclasses.asdict(ev.system.config.model)
     skip = TEXT_ONLY if m["encoder"] == "image" else IMAGE_ONLY
     doc.h3("Architecture (config.yaml)")
@@ -71,8 +72,6 @@ def _data(doc: Doc, ev: Evaluation, train_summary: dict) -> None:
 
 
 def _runtime(doc: Doc, ev: Evaluation) -> None:
-    import torch
-
     doc.h3("Decoding and hardware")
     s, dev = ev.system.search, ev.system.device
     n = len(ev.hyps)

@@ -7,10 +7,12 @@ import base64
 import html
 import io
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from seq2seq.errors import UserError
+from seq2seq.report.markdown import to_html, to_markdown
 from seq2seq.version import __version__
 
 
@@ -141,8 +143,6 @@ class Doc:
     def markdown(self, text: str, cls: str = "card", shift: int = 3) -> None:
         """A Markdown document (a model card) rendered into both outputs, its headings `shift` levels down so
         that they nest under the current section (raw HTML in it is shown as text)."""
-        from seq2seq.report.markdown import to_html, to_markdown
-
         self.html.append(f'<div class="{cls}">\n{to_html(text, shift)}</div>')
         self.md.append(to_markdown(text, shift) + "\n")
 
@@ -219,14 +219,12 @@ def check_out(out: str | Path) -> Path:
 
 def new_figure(w: float, h: float):
     """A matplotlib Figure not tied to pyplot (no global state; PNGs render with Agg)."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: keeps start-up fast
 
     return Figure(figsize=(w, h), dpi=100, layout="constrained")
 
 
 def png_base64(fig) -> str:
-    import warnings
-
     buf = io.BytesIO()
     with warnings.catch_warnings():  # glyphs missing from the default font (e.g. CJK) print a warning each
         warnings.simplefilter("ignore")

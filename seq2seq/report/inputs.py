@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from seq2seq.data.corpus import caption_table, flickr8k, read_lines
 from seq2seq.errors import UserError
+from seq2seq.hub import shipped
 from seq2seq.report.options import ReportOptions
 
 
@@ -32,8 +34,6 @@ def read_test_set(opts: ReportOptions) -> TestSet:
 
 
 def read_translation(opts: ReportOptions) -> TestSet:
-    from seq2seq.data.corpus import read_lines
-
     src = read_lines(opts.src)
     refs = [read_lines(r) for r in opts.refs]
     for path, r in zip(opts.refs, refs):
@@ -74,8 +74,6 @@ def check_lines(path: str, lines: list[str], n: int, what: str) -> None:
 
 
 def read_image_list(path: str) -> list[str]:
-    from seq2seq.data.corpus import read_lines
-
     lines = [ln.strip() for ln in read_lines(path) if ln.strip()]
     if not lines:
         raise UserError(f"{path} lists no images")
@@ -84,8 +82,6 @@ def read_image_list(path: str) -> list[str]:
 
 def caption_inputs(opts: ReportOptions) -> tuple[list[Path], list[list[str]]]:
     """Image paths and their reference captions: a TSV (optionally restricted to an image list) or Flickr8k."""
-    from seq2seq.data.corpus import caption_table, flickr8k
-
     if opts.dataset:
         return flickr8k(opts.dataset_split, opts.root)
     paths, caps = caption_table(opts.captions, opts.images_dir)
@@ -117,9 +113,6 @@ def select_images(listing: str, table: str, paths: list[Path], caps: list[list[s
 
 def read_compare_file(spec: str, n: int, what: str) -> list[str] | None:
     """--compare: a hypothesis file is read now (and checked); a model is decoded later (None here)."""
-    from seq2seq.data.corpus import read_lines
-    from seq2seq.hub import shipped
-
     p = Path(spec)
     if p.is_file():
         lines = read_lines(p)

@@ -10,7 +10,7 @@ _TAG = re.compile(r"<(?![A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]*>)(?=[A-Za-z/!?])")
 
 
 def _parser(html: bool = False):
-    from markdown_it import MarkdownIt
+    from markdown_it import MarkdownIt  # lazy: keeps start-up fast
 
     # html=False: raw HTML in the card is shown as text; images are off (a self-contained page fetches nothing)
     md = MarkdownIt("commonmark", {"html": html}).enable("table").disable("image")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seq2seq.data.images import load_image
 from seq2seq.errors import UserError
 from seq2seq.report.decode import System
 from seq2seq.report.document import (
@@ -232,8 +233,6 @@ def _refs_cell(refs: list[str]) -> Cell:
 
 
 def _thumb(path: str, size: int = 140) -> Cell:
-    from seq2seq.data.images import load_image
-
     try:
         img = load_image(path)
     except UserError:

@@ -3,10 +3,13 @@ bootstrap confidence intervals, paired significance (sacreBLEU's PairedTest), an
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from seq2seq.metrics import Score, caption_bleu, cider_d, cider_d_items, corpus_scores
 
 N_BOOTSTRAP = 1000
 SEED = 12345  # sacreBLEU's default bootstrap seed, used for our confidence intervals as well
@@ -83,7 +86,7 @@ class Scores:
 
 def translation_metrics(lowercase: bool, tokenize: str = "13a") -> dict:
     """BLEU, chrF and TER as `seq2seq evaluate` configures them (`tokenize`: 13a, or zh for Chinese output)."""
-    from sacrebleu.metrics import BLEU, CHRF, TER
+    from sacrebleu.metrics import BLEU, CHRF, TER  # lazy: keeps start-up fast
 
     return {"bleu": BLEU(lowercase=lowercase, tokenize=tokenize), "chrf": CHRF(lowercase=lowercase),
             "ter": TER(case_sensitive=not lowercase, asian_support=tokenize == "zh")}
@@ -92,8 +95,6 @@ def translation_metrics(lowercase: bool, tokenize: str = "13a") -> dict:
 def score_translation(hyps: list[str], streams: list[list[str]], lowercase: bool, n_boot: int,
                       advance: Callable[[], None] = lambda: None, tokenize: str = "13a") -> Scores:
     """BLEU, chrF and TER exactly as `seq2seq evaluate` gives them, each with a bootstrap interval."""
-    from seq2seq.metrics import corpus_scores
-
     scores = corpus_scores(hyps, streams, lowercase=lowercase, tokenize=tokenize)
     out = Scores()
     for key, metric in translation_metrics(lowercase, tokenize).items():
@@ -110,9 +111,8 @@ def score_translation(hyps: list[str], streams: list[list[str]], lowercase: bool
 def score_captions(hyps: list[str], streams: list[list[str]], refs: list[list[str]], n_boot: int,
                    advance: Callable[[], None] = lambda: None) -> Scores:
     """BLEU-1..4 (lowercased, every reference) and CIDEr-D, each with a bootstrap interval; sentence chrF."""
-    from sacrebleu.metrics import BLEU, CHRF
+    from sacrebleu.metrics import BLEU, CHRF  # lazy: keeps start-up fast
 
-    from seq2seq.metrics import Score, caption_bleu, cider_d, cider_d_items
 
     bleus = caption_bleu(hyps, streams)
     out = Scores()
@@ -136,9 +136,7 @@ def paired_test(hyps: list[str], baseline: list[str], streams: list[list[str]], 
                 advance: Callable[[], None] = lambda: None) -> list[dict]:
     """sacreBLEU's paired bootstrap resampling (PairedTest, test_type='bs') of `hyps` against `baseline`, one
     metric at a time (sacreBLEU draws the same resamples for each metric, so this equals one call with all)."""
-    import logging
-
-    from sacrebleu.significance import PairedTest
+    from sacrebleu.significance import PairedTest  # lazy: keeps start-up fast
 
     logging.getLogger("sacrebleu").setLevel(logging.WARNING)
     same = list(baseline) == list(hyps)
