@@ -18,7 +18,9 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	bash scripts/demo.sh
 
+# lint-imports: the package's layers and no import circles (the contracts in pyproject.toml), then the suite.
 test: setup browser
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
 # Debian's Chromium for the browser test (Playwright drives /usr/bin/chromium; no browser download).
