@@ -30,10 +30,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def train_speed(config: str, steps: int, model_dir: str | None) -> tuple[float, int]:
-    from seq2seq.data.batching import token_batches
     from seq2seq.config import load_config
-    from seq2seq.model.build import count_parameters
-    from seq2seq.train.trainer import Trainer
+
+    try:
+        from seq2seq.data.batching import token_batches
+        from seq2seq.model.build import count_parameters
+        from seq2seq.train.trainer import Trainer
+    except ModuleNotFoundError:  # the flat layout before the consolidation (for --against an older revision)
+        from seq2seq.batching import token_batches
+        from seq2seq.model.seq2seq import count_parameters
+        from seq2seq.trainer import Trainer
 
     with tempfile.TemporaryDirectory() as tmp:
         overrides = [f"model_dir={tmp}/run", "train.threads=0", "data.max_valid=10"]
@@ -86,7 +92,10 @@ def work(args, job: dict) -> float:
     """One measurement with the code on sys.path: tokens/s or sentences/s."""
     import torch
 
-    from seq2seq.data.corpus import read_lines
+    try:
+        from seq2seq.data.corpus import read_lines
+    except ModuleNotFoundError:  # the flat layout before the consolidation (for --against an older revision)
+        from seq2seq.corpus import read_lines
 
     torch.set_num_threads(args.threads)
     if job["kind"] == "train":
