@@ -6,6 +6,7 @@ ones are `checkpoints/` at the repository's root; a wheel installs that folder a
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import yaml
 from seq2seq.config import task_of
 from seq2seq.errors import UserError
 from seq2seq.modeldir import CARD, CONFIG
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PAIR = ("en", "de")
 ENV_VARS = ("SEQ2SEQ_MODELS", "SEQ2SEQ_CHECKPOINTS")  # the second: the earlier name, kept as an alias
@@ -44,13 +47,25 @@ def card_summary(model_dir: Path) -> str:
 
 def shipped() -> dict[str, dict]:
     """name -> {path, task, src_lang, tgt_lang, summary, ensemble} for every model on the search path (a name found in
-    an earlier folder hides the same name in a later one)."""
+    an earlier folder hides the same name in a later one). A folder whose config.yaml cannot be read is skipped
+    with a warning."""
     out = {}
     for root in search_path():
-        if not root.is_dir():
+        try:
+            folders = sorted(root.iterdir()) if root.is_dir() else []
+        except OSError as e:  # an unreadable folder on the path must not hide every other model
+            log.warning("skipped %s: %s", root, e.strerror or e)
             continue
-        for d in sorted(p for p in root.iterdir() if (p / CONFIG).is_file() and p.name not in out):
-            out[d.name] = _describe(d)
+        for d in folders:
+            if d.name in out:
+                continue
+            try:
+                if (d / CONFIG).is_file():
+                    out[d.name] = _describe(d)
+            except UserError as e:
+                log.warning("skipped a model folder: %s", e)
+            except OSError as e:
+                log.warning("skipped a model folder: %s: %s", d, e.strerror or e)
     return out
 
 

@@ -127,7 +127,7 @@ def test_models_lists_the_members_and_serve_and_report_load_them(pair, tmp_path,
     a, b = pair
     leader = with_members(a, tmp_path / "hub", [str(b)])
     monkeypatch.setenv("SEQ2SEQ_MODELS", str(tmp_path / "hub"))
-    assert main(["models"]) == 0
+    assert main(["models", "--long"]) == 0
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith(leader.name))
     assert f"ensemble with {b}" in line
     translators, _ = load_served([str(leader)], [], "cpu")

@@ -116,12 +116,37 @@ def test_search_path_user_folders_first_then_alias_then_shipped(run_dir, tmp_pat
     assert search_path() == [checkpoints_dir()] and set(shipped()) == builtin
 
 
-def test_broken_config_in_a_collection_is_one_error(tmp_path, monkeypatch):
+def test_a_broken_folder_in_a_collection_is_skipped_with_a_warning(tmp_path, monkeypatch, caplog, capsys):
+    """One unreadable model folder on SEQ2SEQ_MODELS hides nothing else: the shipped models, and `seq2seq models`,
+    still work, and the folder is named in a warning."""
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "config.yaml").write_bytes(b"\xff\xfe not utf-8")
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "config.yaml").write_text("- a list, not a mapping\n")
     monkeypatch.setenv("SEQ2SEQ_MODELS", str(tmp_path))
-    with pytest.raises(UserError, match="bad/config.yaml: not a readable model config"):
-        shipped()
+    monkeypatch.delenv("SEQ2SEQ_CHECKPOINTS", raising=False)
+    with caplog.at_level("WARNING", logger="seq2seq.hub"):
+        models = shipped()
+    assert "bad" not in models and "odd" not in models and set(models) == set(os.listdir(checkpoints_dir())) - {
+        p for p in os.listdir(checkpoints_dir()) if not (checkpoints_dir() / p / "config.yaml").is_file()}
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "bad/config.yaml: not a readable model config" in warned and "odd/config.yaml: not a model config" in warned
+    assert main(["models"]) == 0 and "multi30k-en-de" in capsys.readouterr().out
+    with pytest.raises(UserError, match="no model directory or shipped model named 'bad'"):
+        resolve("bad")
+
+
+def test_models_rows_are_short_and_long_gives_whole_summaries(capsys, monkeypatch):
+    monkeypatch.delenv("SEQ2SEQ_MODELS", raising=False)
+    monkeypatch.delenv("SEQ2SEQ_CHECKPOINTS", raising=False)
+    assert main(["models"]) == 0
+    short = capsys.readouterr().out.splitlines()
+    assert short and all(len(row) <= 100 for row in short)
+    assert main(["models", "--long"]) == 0
+    long = capsys.readouterr().out.splitlines()
+    assert [r.split()[0] for r in long] == [r.split()[0] for r in short]
+    for name, m in shipped().items():
+        assert any(r.startswith(name + " ") and m["summary"] in r for r in long)
 
 
 def test_cli_models_and_from_to(hub, capsys):

@@ -12,6 +12,9 @@ from seq2seq.extras import require_extra
 from seq2seq.serve.limits import MAX_QUEUED_COST, MAX_REQUEST_COST
 
 
+SHORT_ROW = 100  # characters in a `seq2seq models` row (--long: no limit)
+
+
 def register(sub) -> None:
     sv = command(sub, "serve", _cmd_serve, help="HTTP API and web page (FastAPI + uvicorn)",
                  description="Serve translation and captioning models over HTTP: POST /translate, POST /caption, "
@@ -47,9 +50,12 @@ def register(sub) -> None:
     sv.add_argument("--max-queued-cost", type=float, default=MAX_QUEUED_COST,
                     help="most cost waiting per model before new requests get 503")
 
-    command(sub, "models", _cmd_models, help="list the shipped models",
-            description="List the shipped models: name, task, language pair and the summary from each card.",
-            examples=["seq2seq models"])
+    md = command(sub, "models", _cmd_models, help="list the shipped models",
+                 description="List the shipped models, one short row each: name, task, what it reads -> what it "
+                 "writes, and the start of its card's summary; --long prints each summary whole and the ensemble "
+                 "members a model decodes with by default.",
+                 examples=["seq2seq models", "seq2seq models --long"])
+    md.add_argument("--long", action="store_true", help="whole summaries and default ensemble members")
 
 
 def _check_options(args) -> None:
@@ -118,9 +124,16 @@ def _cmd_models(args) -> int:
     if not models:
         print(f"no shipped models in {checkpoints_dir()}")
         return 0
+    width = max(map(len, models))
     for name, m in models.items():
         source = {"translate": m["src_lang"], "caption": "image", "lm": "text"}.get(m["task"], "?")
         pair = f"{source}->{m['tgt_lang']}"  # a language model continues text of its language: text->de
+        row = f"{name:{width}s}  {m['task']:9s} {pair:10s} "
+        if not args.long:
+            room = SHORT_ROW - len(row)
+            summary = m["summary"] if len(m["summary"]) <= room else m["summary"][: room - 3].rstrip() + "..."
+            print(row + summary)
+            continue
         members = f" [by default an ensemble with {', '.join(m['ensemble'])}; --no-ensemble: alone]" if m["ensemble"] else ""
-        print(f"{name:24s} {m['task']:9s} {pair:10s} {m['summary']}{members}")
+        print(f"{row}{m['summary']}{members}")
     return 0
