@@ -332,7 +332,7 @@ def report(ours: dict, ours_full: dict, ours_q: dict, joey_row: dict, runs: dict
                      f"{r['system'].split(' (')[0]} " + " / ".join(f"{x:.1f}" for x in r["speeds"])
                      for r in (ours, ours_full, ours_q, joey_row)) + ".")
     lines.append("- Ours decodes with its lexical shortlist (the default: IBM Model 1 on the training pairs, top 30 "
-                 "targets per source piece + the 300 most frequent, per batch; seq2seq/shortlist.py); the "
+                 "targets per source piece + the 300 most frequent, per batch; seq2seq/decode/shortlist.py); the "
                  "`--no-shortlist` row scores the whole vocabulary. All rows are float32 but int8's.")
     lines.append(f"- BLEU: `{ours['signature']}` (and lowercased), detokenized output vs raw references.")
     return "\n".join(lines) + "\n"

@@ -7,7 +7,7 @@ The shipped tatoeba-* models were trained and scored on the local copy's splits 
 test 1,000 pairs, made from the 2022-05-02 file). The download makes splits by the same rule from whatever file
 manythings.org serves now: pairs that share a sentence (by Tatoeba id or by identical text) are kept in one
 split, and whole groups are drawn for dev and test by a seeded shuffle, so no sentence of dev or test is in train.
-Text is left as it is: the tokenizer normalizes Chinese (seq2seq/textnorm.py) for training and for input.
+Text is left as it is: the tokenizer normalizes Chinese (seq2seq/data/textnorm.py) for training and for input.
 Licence: CC-BY 2.0 France; cmn.txt keeps each pair's attribution.
 """
 
