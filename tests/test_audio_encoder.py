@@ -64,7 +64,7 @@ def test_config_builds_a_speech_model_whose_parts_fit():
     logits, attn = model(torch.randn(2, 50, 39), torch.tensor([50, 30]), torch.zeros(2, 4, dtype=torch.long))
     assert logits.shape == (2, 4, 10) and attn.shape == (2, 4, 13)
     for bad, says in ((dict(model={"encoder": "audio", "enc_layers": 2, "reductions": 2}), "model.reductions"),
-                      (dict(model={"encoder": "audio", "audio_features": 13}), "model.audio_features=13"),
+                      (dict(model={"encoder": "audio", "enc_layers": 3, "audio_features": 13}), "model.audio_features=13"),
                       (dict(train={"ctc_weight": 0.3}), "for speech"), (dict(train={"valid_metric": "wer"}), "for speech")):
         try:
             from_dict(bad)
