@@ -11,7 +11,8 @@ from PIL import Image, ImageDraw
 
 from seq2seq.config import from_dict
 
-SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
+REPO = Path(__file__).resolve().parent  # the repository root (this file sits there)
+SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 def load_script(relative: str, name: str):

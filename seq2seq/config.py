@@ -57,6 +57,7 @@ class DataConfig:
     image_transform: str = "crop"  # crop: shorter side to image_size, centre square | squash: all of it to a square
     feature_cache: str = ".cache/features"  # frozen-backbone features, computed once per backbone/image/transform
     cache_dir: str | None = ".cache/corpus"  # tokenizers, token ids (memory-mapped) once per corpus; null: in RAM
+    make: str | None = None  # the command that writes this recipe's data files, named when one is missing
     audio_deltas: bool = True  # speech: 13 cepstra + their deltas and delta-deltas (39 per frame), else the 13
     dev_utterances: int = 100  # speech without data.valid: whole training speakers held out, about this many
     specaug_time_masks: int = 2  # speech training: SpecAugment time masks per utterance ...
@@ -314,6 +315,17 @@ def _set(raw: dict, dotted: str, value: Any) -> None:
     section[parts[1]] = value
 
 
+def _override_value(item: str, value: str) -> Any:
+    """An override's value, parsed as YAML (safe: a !!python tag is refused); '' is None."""
+    if not value.strip():
+        return None
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UserError(f"--set {item}: the value is not valid YAML ({problem})") from None
+
+
 def from_dict(raw: dict, overrides: list[str] | None = None) -> Config:
     """Build and validate a Config from a nested dict plus `section.key=value` overrides (values parsed as YAML)."""
     raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (raw or {}).items()}
@@ -321,7 +333,7 @@ def from_dict(raw: dict, overrides: list[str] | None = None) -> Config:
         if "=" not in item:
             raise UserError(f"override {item!r} is not of the form key=value")
         key, value = item.split("=", 1)
-        _set(raw, key.strip(), yaml.safe_load(value) if value.strip() else None)
+        _set(raw, key.strip(), _override_value(item, value))
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
         if key in SECTIONS:

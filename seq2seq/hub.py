@@ -91,7 +91,9 @@ def _members(search: object) -> list[str]:
 
 def resolve(model: str | None, src_lang: str | None = None, tgt_lang: str | None = None,
             task: str = "translate") -> Path:
-    """A model directory from --model (a folder or a shipped name) or, without one, from --from/--to."""
+    """A model directory from --model (a folder or a shipped name) or, without one (None), from --from/--to."""
+    if model is not None and not model.strip():
+        raise UserError("--model is empty: give a model folder or a shipped name (`seq2seq models` lists them)")
     if model:
         p = Path(model)
         if p.is_dir():

@@ -72,7 +72,12 @@ def run_training(cfg, resume: bool) -> int:
     from seq2seq.train.rundir import Interrupted  # lazy: keeps start-up fast
     from seq2seq.train.trainer import Trainer
 
-    trainer = Trainer(cfg, resume=resume)
+    try:
+        trainer = Trainer(cfg, resume=resume)
+    except UserError as e:
+        if cfg.data.make and str(e).startswith("file not found"):
+            raise UserError(f"{e}; this recipe's data is made by `{cfg.data.make}`") from None
+        raise
     try:
         summary = trainer.train()
     except Interrupted as e:  # last.pt is saved and the trainer said so; exit as the signal asks (130, 143)

@@ -22,6 +22,8 @@ def _datasets():
 
 def _readable(path: str | Path) -> str:
     p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{p} is a folder; give a file")
     if not p.is_file():
         raise UserError(f"file not found: {p}")
     try:

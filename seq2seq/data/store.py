@@ -31,8 +31,15 @@ def fingerprint(paths: Iterable[str | Path]) -> str:
     a corpus costs far less than tokenizing it)."""
     h = hashlib.sha256()
     for p in paths:
-        with open(p, "rb") as f:
-            h.update(hashlib.file_digest(f, "sha256").digest())
+        try:
+            with open(p, "rb") as f:
+                h.update(hashlib.file_digest(f, "sha256").digest())
+        except FileNotFoundError:
+            raise UserError(f"file not found: {p}") from None
+        except IsADirectoryError:
+            raise UserError(f"{p} is a folder; give a file") from None
+        except OSError as e:
+            raise UserError(f"cannot read {p}: {e.strerror or e}") from None
     return h.hexdigest()
 
 
