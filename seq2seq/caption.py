@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence, Union
 
@@ -11,55 +10,29 @@ import torch
 from seq2seq.config import SearchConfig
 from seq2seq.data.images import eval_transform, load_image, region
 from seq2seq.data.tokenizer import Tokenizer
-from seq2seq.decode.combine import search_inputs
-from seq2seq.decode.search import decode
+from seq2seq.engine import Encoded, Engine, Result
 from seq2seq.errors import UserError
 from seq2seq.inputs import as_rgb
-from seq2seq.loading import check_vocabularies, fusion_lm, load, load_members
+from seq2seq.loading import Loaded
 
 ImageLike = Union[str, Path, bytes, "PIL.Image.Image"]  # noqa: F821
+Caption = Result  # the name captions' results had
 
 
-@dataclass
-class Caption:
-    text: str
-    score: float
-    nbest: list[tuple[str, float]]
-    tokens: list[str]
-    attention: torch.Tensor | None = None  # (T, N) over the image grid, EOS step included
-    region: tuple[int, int, int, int] | None = None  # (left, top, width, height) of the upright image the model saw
-
-
-@torch.inference_mode()
 def caption_sources(models: Sequence[torch.nn.Module], tok: Tokenizer, sources: list[torch.Tensor],
                     search: SearchConfig, device: torch.device, return_attention: bool = False,
-                    progress: Callable[[int], None] | None = None, lms: dict | None = None) -> list[Caption]:
+                    progress: Callable[[int], None] | None = None, lms: dict | None = None) -> list[Result]:
     """Caption a list of encoder inputs with one model or an ensemble of several (log-probabilities averaged at
     every step; the attention is the first model's): transformed images (3, H, W), or cached features (N, C) of
     the one backbone they share. With search.lm and lm_weight, shallow fusion with that language model (loaded
     into `lms`, a cache)."""
-    lm = fusion_lm({} if lms is None else lms, search, device, tok)
-    for m in models:
-        m.eval()
-    out: list[Caption] = []
-    for s in range(0, len(sources), search.batch_size):
-        x = torch.stack(sources[s : s + search.batch_size]).to(device).float()
-        lengths = torch.ones(x.size(0), dtype=torch.long)
-        stepper, enc = search_inputs(list(models), _encode(models, x), lm, search.lm_weight, attend=0)
-        hyp = decode(stepper, enc, lengths, search.beam, search.alpha, search.nbest,
-                     search.max_len_ratio, search.max_len_offset, return_attention,
-                     no_repeat_ngram=search.no_repeat_ngram)
-        for k in range(x.size(0)):
-            texts = tok.decode(hyp.tokens[k])
-            attn = hyp.attention[k][0] if hyp.attention is not None else None
-            out.append(Caption(texts[0], hyp.scores[k][0], list(zip(texts, hyp.scores[k])),
-                               tok.pieces(hyp.tokens[k][0]) + ["</s>"], attn))
-        if progress:
-            progress(x.size(0))
-    return out
+    captioner = Captioner(models[0], tok, search, device, members=models[1:])
+    if lms is not None:
+        captioner.lms = lms
+    return captioner.decode_batches(sources, captioner._encode, search, return_attention, progress)
 
 
-def _encode(models: Sequence[torch.nn.Module], x: torch.Tensor) -> list:
+def _encoder_outputs(models: Sequence[torch.nn.Module], x: torch.Tensor) -> list:
     """Each model's encoder output for images (B, 3, S, S) or features (B, N, C); a backbone that several models
     share (see `share_backbones`) runs once."""
     if x.dim() == 3:
@@ -85,49 +58,34 @@ def share_backbones(models: Sequence[torch.nn.Module]) -> None:
                 break
 
 
-class Captioner:
+class Captioner(Engine):
     """A captioning model (or an ensemble of several) ready to decode; `search` holds default settings, each call
-    may change them."""
+    may change them. `load` as for Translator: an ensemble's members must share their sentencepiece model and see
+    the same image tensor (data.image_size and data.image_transform; their backbones may differ, equal ones run
+    once), and its captions' attention is the first model's."""
+
+    task = "caption"
+    attend = 0  # (T, N) over the first model's image grid
+    quantizable = False  # the image encoder reads its projection's float weights
 
     def __init__(self, model, tok: Tokenizer, search: SearchConfig | None = None, device: torch.device | str = "cpu",
                  image_size: int = 224, config=None, model_dir: Path | None = None, image_transform: str = "crop",
                  members: Sequence[torch.nn.Module] = ()):
-        self.model, self.tok, self.search = model, tok, search or SearchConfig()
-        self.members = list(members)  # more captioners of the same vocabulary and images: an ensemble with `model`
-        self.device, self.image_size, self.image_transform = torch.device(device), image_size, image_transform
-        self.config, self.model_dir = config, model_dir
-        self.model_dirs = [model_dir] if model_dir is not None else []  # every member's folder, `model_dir` first
-        self.lms: dict = {}  # shallow fusion's language models (search.lm), loaded on first use
+        super().__init__(model, tok, search, device, config, model_dir, members)
+        self.image_size, self.image_transform = image_size, image_transform
 
     @classmethod
-    def load(cls, name_or_dir: str | Path | Sequence[str | Path], device: str = "auto", *,
-             checkpoint: str | None = None, ensemble: bool = True, **search) -> "Captioner":
-        """A shipped captioner by name or any captioning model directory, or a list of them: an ensemble (see
-        `Translator.load`), whose captions' attention is the first model's. Its members must share their
-        sentencepiece model, and see the same image tensor: the same data.image_size and data.image_transform
-        (they are refused otherwise; their backbones may differ, and equal ones run once). A captioner loaded
-        alone whose config names members (search.ensemble) is that ensemble unless `ensemble=False`."""
-        def load_one(name, checkpoint=checkpoint):
-            return load(name, device, checkpoint=checkpoint, task="caption")
-
-        ms = load_members(name_or_dir, load_one, ensemble)
-        check_vocabularies(ms)
-        m, d = ms[0], ms[0].config.data
-        for other in ms[1:]:
+    def from_loaded(cls, loaded: list[Loaded], search: SearchConfig) -> Captioner:
+        m, d = loaded[0], loaded[0].config.data
+        for other in loaded[1:]:
             o = other.config.data
             if (o.image_size, o.image_transform) != (d.image_size, d.image_transform):
                 raise UserError(f"{other.model_dir} sees {o.image_size}px images ({o.image_transform}) but "
                                 f"{m.model_dir} sees {d.image_size}px ({d.image_transform}): an ensemble's "
                                 f"captioners need the same data.image_size and data.image_transform")
-        share_backbones([o.model for o in ms])
-        c = cls(m.model, m.tgt_tok, m.config.search.updated(**search), m.device, d.image_size, m.config,
-                m.model_dir, d.image_transform, [o.model for o in ms[1:]])
-        c.model_dirs = [o.model_dir for o in ms]
-        return c
-
-    def language_model(self) -> torch.nn.Module | None:
-        """The default search's fusion language model, loaded now (see `Translator.language_model`)."""
-        return fusion_lm(self.lms, self.search, self.device, self.tok)
+        share_backbones([o.model for o in loaded])
+        return cls(m.model, m.tgt_tok, search, m.device, d.image_size, m.config, m.model_dir, d.image_transform,
+                   [o.model for o in loaded[1:]])
 
     def caption(self, image: ImageLike | Sequence[ImageLike], **search) -> str | list[str]:
         """One image (a path, bytes or a PIL image of any mode) -> its caption; a list -> a list of captions."""
@@ -136,8 +94,8 @@ class Captioner:
         return self.generate([image], **search)[0].text
 
     def generate(self, images: Sequence[ImageLike], return_attention: bool = False,
-                 progress: Callable[[int], None] | None = None, **search) -> list[Caption]:
-        """One Caption (text, score, n-best, tokens, attention over the image grid, region seen) per image, in
+                 progress: Callable[[int], None] | None = None, **search) -> list[Result]:
+        """One Result (text, score, n-best, pieces, attention over the image grid, region seen) per image, in
         order. Each image is resized as the model's training images were (`data.image_transform`)."""
         s = self.search.updated(**search)
         size, transform = self.image_size, self.image_transform
@@ -147,17 +105,22 @@ class Captioner:
             im = as_rgb(im, i)
             sources.append(tf(im))  # (3, S, S)
             regions.append(region(*im.size, size, transform))
-        out = caption_sources([self.model, *self.members], self.tok, sources, s, self.device, return_attention,
-                              progress, self.lms)
+        out = self.decode_batches(sources, self._encode, s, return_attention, progress)
         for c, r in zip(out, regions):
             c.region = r
         return out
 
+    def _encode(self, sources: list[torch.Tensor], s: SearchConfig) -> Encoded:
+        """Transformed images (3, S, S) or cached features (N, C) -> each model's encoder output. Each image counts
+        as a source of length 1: every caption's length cap is max_len_ratio + max_len_offset."""
+        x = torch.stack(sources).to(self.device).float()
+        return Encoded(_encoder_outputs(self.models, x), torch.ones(x.size(0), dtype=torch.long))
+
     def caption_files(self, paths: Sequence[str | Path], progress: Callable[[int], None] | None = None,
-                      **search) -> list[Caption | UserError]:
-        """One result per path, in order: a Caption, or the error that file gave (the others still run)."""
+                      **search) -> list[Result | UserError]:
+        """One result per path, in order: a Result, or the error that file gave (the others still run)."""
         loaded: dict[int, object] = {}
-        results: list[Caption | UserError] = [None] * len(paths)  # type: ignore[list-item]
+        results: list[Result | UserError] = [None] * len(paths)  # type: ignore[list-item]
         for i, p in enumerate(paths):
             try:
                 loaded[i] = load_image(p)

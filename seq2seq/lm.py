@@ -18,14 +18,16 @@ from typing import Sequence
 
 import torch
 
+from seq2seq.config import SearchConfig
 from seq2seq.data.batching import lm_batch, pad
 from seq2seq.data.tokenizer import PAD, Tokenizer
 from seq2seq.decode.fast import FastStep
 from seq2seq.decode.sampling import sample
 from seq2seq.decode.search import NINF, beam_search, greedy_search
+from seq2seq.engine import Engine
 from seq2seq.errors import UserError
 from seq2seq.inputs import check_texts
-from seq2seq.loading import load
+from seq2seq.loading import Loaded
 from seq2seq.model.interface import DecoderState, EncoderOutput
 
 
@@ -107,19 +109,24 @@ def _check_generation(num: int, beam: int | None, temperature: float, top_k: int
         raise UserError(f"top-p must be in (0, 1] (1: off), got {top_p!r}")
 
 
-class LanguageModel:
+class LanguageModel(Engine):
     """A language model ready to score and generate: `model` (an EncoderDecoder whose encoder is NoEncoder) and
     its sentencepiece model."""
 
+    task = "lm"
+
     def __init__(self, model: torch.nn.Module, tok: Tokenizer, device: torch.device | str = "cpu", config=None,
                  model_dir: Path | None = None):
-        self.model, self.tok, self.device = model, tok, torch.device(device)
-        self.config, self.model_dir = config, model_dir
+        super().__init__(model, tok, device=device, config=config, model_dir=model_dir)
 
     @classmethod
-    def load(cls, name_or_dir: str | Path, device: str = "auto", *, checkpoint: str | None = None) -> "LanguageModel":
+    def load(cls, name_or_dir: str | Path, device: str = "auto", *, checkpoint: str | None = None) -> LanguageModel:
         """A language model directory (or shipped name); `checkpoint` best | last | average as for Translator."""
-        m = load(name_or_dir, device, checkpoint=checkpoint, task="lm")
+        return super().load(name_or_dir, device, checkpoint=checkpoint, ensemble=False)
+
+    @classmethod
+    def from_loaded(cls, loaded: list[Loaded], search: SearchConfig) -> LanguageModel:
+        m = loaded[0]
         return cls(m.model, m.tgt_tok, m.device, m.config, m.model_dir)
 
     @torch.inference_mode()

@@ -158,3 +158,45 @@ def cider_d(hyps: list[str], refs_per_item: list[list[str]], sigma: float = 6.0)
     """Corpus CIDEr-D: the mean of `cider_d_items`."""
     items = cider_d_items(hyps, refs_per_item, sigma)
     return sum(items) / max(len(items), 1)
+
+
+def speech_text(text: str) -> str:
+    """How transcripts are compared: uppercase words, runs of whitespace as one space (AN4's convention)."""
+    return " ".join(text.upper().split())
+
+
+def error_rates(hyps: list[str], refs: list[str]) -> dict[str, Score]:
+    """Word and character error rates in percent over the corpus (jiwer: edits / reference length) on
+    `speech_text`; the CER leaves spaces out (as deepspeech.pytorch's does), so it counts letters only. Every
+    reference must hold a word."""
+    from importlib.metadata import version
+
+    import jiwer  # lazy: keeps start-up fast
+
+    if len(hyps) != len(refs):
+        raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
+    h, r = [speech_text(x) for x in hyps], [speech_text(x) for x in refs]
+    if not all(r):
+        raise ValueError(f"reference {r.index('') + 1} is empty: an error rate needs reference words")
+    words = jiwer.process_words(r, h)
+    letters = jiwer.process_characters([x.replace(" ", "") for x in r], [x.replace(" ", "") for x in h])
+    n_words, n_letters = sum(len(x.split()) for x in r), sum(len(x.replace(" ", "")) for x in r)
+    sig = f"jiwer:{version('jiwer')}|case:upper|cer:no-spaces"
+    rate = lambda m, n: 100.0 * (m.substitutions + m.deletions + m.insertions) / n  # noqa: E731
+    wer, cer = rate(words, n_words), rate(letters, n_letters)
+    return {"wer": Score("WER", round(wer, 2), sig, f"WER = {wer:.2f} ({n_words} words)"),
+            "cer": Score("CER", round(cer, 2), sig, f"CER = {cer:.2f} ({n_letters} letters)")}
+
+
+def word_alignment(hyp: str, ref: str) -> list[tuple[str, str, str]]:
+    """(kind, reference words, hypothesis words) chunks of the minimum-edit alignment: kind is equal, substitute,
+    delete or insert; what a report shows for one utterance's errors."""
+    import jiwer  # lazy: keeps start-up fast
+
+    h, r = speech_text(hyp), speech_text(ref)
+    if not r:
+        return [("insert", "", h)] if h else []
+    out = jiwer.process_words(r, h)
+    rw, hw = r.split(), h.split()
+    return [(c.type, " ".join(rw[c.ref_start_idx:c.ref_end_idx]), " ".join(hw[c.hyp_start_idx:c.hyp_end_idx]))
+            for c in out.alignments[0]]

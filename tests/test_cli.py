@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import seq2seq.train.trainer  # noqa: F401  (imported here, not under a redirect: Trainer binds sys.stderr at import)
+import seq2seq.engine
 import seq2seq.translate
 from seq2seq.cli import build_parser, main
 from seq2seq.config import valid_keys
@@ -311,11 +312,11 @@ def test_translate_keeps_input_order_across_batches(capsys, monkeypatch, trained
     seven = tok.sp.piece_to_id("7")
     assert seven > 3
 
-    def fake_decode(decoder, enc, src_lengths, beam=5, alpha=0.6, nbest=1, *args, **kwargs):
-        n = src_lengths.tolist()
+    def fake_decode(decoder, enc, src_lengths, search, *args, **kwargs):
+        n, nbest = src_lengths.tolist(), search.nbest
         return Hypotheses([[[seven] * k] * nbest for k in n], [[-float(k)] * nbest for k in n])
 
-    monkeypatch.setattr(seq2seq.translate, "decode", fake_decode)
+    monkeypatch.setattr(seq2seq.engine, "decode", fake_decode)
     lines = ["1 2 3 4 5", "1", "", "2 2", "9 9 9 9 9 9 9 9", "1 2 3 4 5", " ", "0 0 0", "5"]
     _stdin(monkeypatch, "\n".join(lines) + "\n")
     rc, out, _ = _run(capsys, ["translate", "--model", trained["model_dir"], "--batch-size", "2"])

@@ -7,7 +7,7 @@ import torch
 
 from seq2seq.errors import UserError
 from seq2seq.data.batching import collate
-from seq2seq.config import ModelConfig
+from seq2seq.config import ModelConfig, SearchConfig
 from seq2seq.model import build_model
 from seq2seq.decode.combine import LogLinear, PerModel
 from seq2seq.decode.fast import FastStep
@@ -36,8 +36,8 @@ def test_one_member_is_that_member():
     m = _model(0)
     with torch.inference_mode():
         enc, lengths = _encs([m], [[4, 5, 6], [6, 5]])
-        alone = decode(m.decoder, enc[0], lengths, beam=3, alpha=0.6)
-        one = decode(LogLinear([m.decoder], [1.0]), enc, lengths, beam=3, alpha=0.6)
+        alone = decode(m.decoder, enc[0], lengths, SearchConfig(beam=3, alpha=0.6))
+        one = decode(LogLinear([m.decoder], [1.0]), enc, lengths, SearchConfig(beam=3, alpha=0.6))
     assert one.tokens == alone.tokens
     assert [s[0] for s in one.scores] == pytest.approx([s[0] for s in alone.scores], abs=1e-5)
 
@@ -46,8 +46,8 @@ def test_two_copies_average_to_the_model_itself():
     m = _model(0)
     with torch.inference_mode():
         enc, lengths = _encs([m, m], [[4, 5, 6, 5], [6, 4]])
-        alone = decode(m.decoder, enc[0], lengths, beam=3, alpha=0.6)
-        both = decode(LogLinear([FastStep(m.decoder), m.decoder], [0.5, 0.5]), enc, lengths, beam=3, alpha=0.6)
+        alone = decode(m.decoder, enc[0], lengths, SearchConfig(beam=3, alpha=0.6))
+        both = decode(LogLinear([FastStep(m.decoder), m.decoder], [0.5, 0.5]), enc, lengths, SearchConfig(beam=3, alpha=0.6))
     assert both.tokens == alone.tokens
 
 

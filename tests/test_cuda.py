@@ -10,7 +10,7 @@ from PIL import Image
 
 from conftest import reverse_files, tiny_config
 from seq2seq.data.batching import collate
-from seq2seq.config import ModelConfig
+from seq2seq.config import ModelConfig, SearchConfig
 from seq2seq.hub import resolve
 from seq2seq.model import build_model
 from seq2seq.decode.search import decode
@@ -40,8 +40,8 @@ def test_forward_and_beam_search_match_the_cpu(cell):
         want, _ = cpu(b.src, b.src_lengths, b.tgt_in)
         got, _ = gpu(b.src.to(CUDA), b.src_lengths, b.tgt_in.to(CUDA))
         assert torch.allclose(got.cpu(), want, atol=1e-4)
-        a = decode(cpu.decoder, cpu.encode(b.src, b.src_lengths), b.src_lengths, beam=4, alpha=0.6)
-        g = decode(gpu.decoder, gpu.encode(b.src.to(CUDA), b.src_lengths), b.src_lengths, beam=4, alpha=0.6)
+        a = decode(cpu.decoder, cpu.encode(b.src, b.src_lengths), b.src_lengths, SearchConfig(beam=4, alpha=0.6))
+        g = decode(gpu.decoder, gpu.encode(b.src.to(CUDA), b.src_lengths), b.src_lengths, SearchConfig(beam=4, alpha=0.6))
     same = sum(x == y for x, y in zip(a.tokens, g.tokens))
     assert same >= len(srcs) - 1  # a near-tie may break differently in float arithmetic, at most once here
     for x, y, sx, sy in zip(a.tokens, g.tokens, a.scores, g.scores):

@@ -12,7 +12,7 @@ import torch
 from torch.nn import functional as F
 
 from seq2seq.data.batching import collate
-from seq2seq.config import ModelConfig
+from seq2seq.config import ModelConfig, SearchConfig
 from seq2seq.loading import quantize_dynamic
 from seq2seq.model import build_model
 from seq2seq.decode.fast import FastStep
@@ -157,10 +157,10 @@ def test_fast_padding_invariance(cell, beam):
     for name, m, step in _steppers(cell):
         with torch.inference_mode():
             enc, lengths = _enc(m, srcs)
-            together = decode(step, enc, lengths, beam=beam, alpha=0.6)
+            together = decode(step, enc, lengths, SearchConfig(beam=beam, alpha=0.6))
             for i, s in enumerate(srcs):
                 e1, l1 = _enc(m, [s])
-                alone = decode(step, e1, l1, beam=beam, alpha=0.6)
+                alone = decode(step, e1, l1, SearchConfig(beam=beam, alpha=0.6))
                 assert alone.tokens[0] == together.tokens[i], name
                 assert alone.scores[0][0] == pytest.approx(together.scores[i][0], **_tol(name)), name
 
@@ -184,8 +184,8 @@ def test_whole_vocabulary_as_shortlist_changes_nothing():
     with torch.inference_mode():
         enc, lengths = _enc(m, [[5, 6, 7, 8, 9], [9, 10], [4, 4, 6]])
         for beam in (1, 3):
-            plain = decode(FastStep(m.decoder), enc, lengths, beam=beam, alpha=0.6)
-            every = decode(FastStep(m.decoder, torch.arange(V)), enc, lengths, beam=beam, alpha=0.6)
+            plain = decode(FastStep(m.decoder), enc, lengths, SearchConfig(beam=beam, alpha=0.6))
+            every = decode(FastStep(m.decoder, torch.arange(V)), enc, lengths, SearchConfig(beam=beam, alpha=0.6))
             assert plain.tokens == every.tokens
             assert [s[0] for s in plain.scores] == pytest.approx([s[0] for s in every.scores], abs=1e-4)
 
@@ -204,11 +204,11 @@ def test_a_sentence_decodes_the_same_alone_and_in_any_batch_with_its_own_shortli
         enc, lengths = _enc(m, srcs)
         columns, own = sl.for_batch(collate(srcs).src)
         assert not own.all()  # the sentences' shortlists differ
-        together = decode(FastStep(m.decoder, columns), enc, lengths, beam=beam, alpha=0.6, own=own)
+        together = decode(FastStep(m.decoder, columns), enc, lengths, SearchConfig(beam=beam, alpha=0.6), own=own)
         for i, s in enumerate(srcs):
             e1, l1 = _enc(m, [s])
             cols1, own1 = sl.for_batch(collate([s]).src)
-            alone = decode(FastStep(m.decoder, cols1), e1, l1, beam=beam, alpha=0.6, own=own1)
+            alone = decode(FastStep(m.decoder, cols1), e1, l1, SearchConfig(beam=beam, alpha=0.6), own=own1)
             assert alone.tokens[0] == together.tokens[i]
             assert alone.scores[0][0] == pytest.approx(together.scores[i][0], abs=1e-4)
             assert set(together.tokens[i][0]) <= set(cols1.tolist())
@@ -235,7 +235,7 @@ def test_repeat_blocking_with_a_shortlist(beam):
     m = _model()
     with torch.inference_mode():
         enc, lengths = _enc(m, [[5, 6, 7, 8, 9], [9, 10], [4, 4, 6]])
-        out = decode(FastStep(m.decoder, SHORTLIST), enc, lengths, beam=beam, alpha=0.6, no_repeat_ngram=1)
+        out = decode(FastStep(m.decoder, SHORTLIST), enc, lengths, SearchConfig(beam=beam, alpha=0.6, no_repeat_ngram=1))
     for hyps in out.tokens:
         for seq in hyps:
             assert len(seq) == len(set(seq)) and set(seq) <= set(SHORTLIST.tolist())

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from seq2seq.data.batching import collate
-from seq2seq.config import ModelConfig
+from seq2seq.config import ModelConfig, SearchConfig
 from seq2seq.model import EncoderOutput, build_model
 from seq2seq.decode.search import Columns, beam_search, decode, greedy_search, length_penalty, select
 from seq2seq.data.tokenizer import BOS, EOS, UNK
@@ -197,10 +197,10 @@ def test_padding_invariance_of_search(beam):
     srcs = [[4, 5, 6, 7, 8, 9, 10, 4], [9, 10], [4, 4, 6, 7]]
     with torch.inference_mode():
         b = collate(srcs)
-        together = decode(m.decoder, m.encode(b.src, b.src_lengths), b.src_lengths, beam=beam, alpha=0.6, nbest=1)
+        together = decode(m.decoder, m.encode(b.src, b.src_lengths), b.src_lengths, SearchConfig(beam=beam, alpha=0.6, nbest=1))
         for i, s in enumerate(srcs):
             one = collate([s])
-            alone = decode(m.decoder, m.encode(one.src, one.src_lengths), one.src_lengths, beam=beam, alpha=0.6)
+            alone = decode(m.decoder, m.encode(one.src, one.src_lengths), one.src_lengths, SearchConfig(beam=beam, alpha=0.6))
             assert alone.tokens[0] == together.tokens[i]
             assert alone.scores[0][0] == pytest.approx(together.scores[i][0], abs=1e-4)
 
@@ -211,7 +211,7 @@ def test_attention_is_returned_per_hypothesis():
     with torch.inference_mode():
         enc = m.encode(b.src, b.src_lengths)
         for beam in (1, 3):
-            out = decode(m.decoder, enc, b.src_lengths, beam=beam, alpha=0.6, return_attention=True)
+            out = decode(m.decoder, enc, b.src_lengths, SearchConfig(beam=beam, alpha=0.6), return_attention=True)
             for i in range(2):
                 a = out.attention[i][0]
                 assert a.shape == (len(out.tokens[i][0]) + 1, b.src.size(1))
@@ -223,7 +223,7 @@ def test_nbest_distinct_and_sorted():
     m = _tiny_model(11)
     b = collate([[4, 5, 6]])
     with torch.inference_mode():
-        out = decode(m.decoder, m.encode(b.src, b.src_lengths), b.src_lengths, beam=5, alpha=0.6, nbest=5)
+        out = decode(m.decoder, m.encode(b.src, b.src_lengths), b.src_lengths, SearchConfig(beam=5, alpha=0.6, nbest=5))
     assert len(out.tokens[0]) == 5 and len({tuple(t) for t in out.tokens[0]}) == 5
     assert out.scores[0] == sorted(out.scores[0], reverse=True)
 
@@ -314,11 +314,11 @@ def _ngrams(seq, n):
 @pytest.mark.parametrize("n", [1, 2, 3])
 @pytest.mark.parametrize("beam", [1, 3])
 def test_no_output_repeats_an_ngram(n, beam):
-    free = decode(Stutter(), _enc(2), torch.tensor([1, 1]), beam=beam, alpha=0.0, max_len_ratio=0.0,
-                  max_len_offset=12)
+    free = decode(Stutter(), _enc(2), torch.tensor([1, 1]), SearchConfig(beam=beam, alpha=0.0, max_len_ratio=0.0,
+                  max_len_offset=12))
     assert len(set(_ngrams(free.tokens[0][0], 2))) < len(_ngrams(free.tokens[0][0], 2))  # it stutters unblocked
-    out = decode(Stutter(), _enc(2), torch.tensor([1, 1]), beam=beam, alpha=0.0, max_len_ratio=0.0,
-                 max_len_offset=12, no_repeat_ngram=n)
+    out = decode(Stutter(), _enc(2), torch.tensor([1, 1]), SearchConfig(beam=beam, alpha=0.0, max_len_ratio=0.0,
+                 max_len_offset=12, no_repeat_ngram=n))
     for hyps in out.tokens:
         for seq in hyps:
             grams = _ngrams(seq + [EOS], n)

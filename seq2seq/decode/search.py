@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from seq2seq.config import SearchConfig
 from seq2seq.data.tokenizer import BOS, EOS, PAD
 from seq2seq.model.interface import EncoderOutput, Stepper
 
@@ -300,12 +301,13 @@ def _hand_in(out: _Hyps, sentences: torch.Tensor, fin: _Hyps) -> None:
         out.attn[sentences] = fin.attn
 
 
-def decode(decoder: Stepper, enc: EncoderOutput, src_lengths: torch.Tensor, beam: int = 5, alpha: float = 0.6,
-           nbest: int = 1, max_len_ratio: float = 2.0, max_len_offset: int = 10, return_attention: bool = False,
-           own: torch.Tensor | None = None, no_repeat_ngram: int = 0) -> Hypotheses:
-    """Greedy when beam == 1, else beam search; the output cap follows each source's length. own (B, M): with a
-    shortlist, each sentence's own columns (Shortlist.for_batch); no_repeat_ngram: see beam_search."""
-    max_len = max_lengths(src_lengths, max_len_ratio, max_len_offset)
-    if beam == 1:
-        return greedy_search(decoder, enc, max_len, return_attention, own, no_repeat_ngram)
-    return beam_search(decoder, enc, max_len, beam, alpha, nbest, return_attention, own, no_repeat_ngram)
+def decode(decoder: Stepper, enc: EncoderOutput, src_lengths: torch.Tensor, search: SearchConfig,
+           return_attention: bool = False, own: torch.Tensor | None = None) -> Hypotheses:
+    """Greedy when search.beam == 1, else beam search, with the settings' alpha, nbest and no_repeat_ngram; the
+    output cap follows each source's length (max_len_ratio, max_len_offset). own (B, M): with a shortlist, each
+    sentence's own columns (Shortlist.for_batch)."""
+    max_len = max_lengths(src_lengths, search.max_len_ratio, search.max_len_offset)
+    if search.beam == 1:
+        return greedy_search(decoder, enc, max_len, return_attention, own, search.no_repeat_ngram)
+    return beam_search(decoder, enc, max_len, search.beam, search.alpha, search.nbest, return_attention, own,
+                       search.no_repeat_ngram)

@@ -1,5 +1,6 @@
-"""The one place the report runs a model: loading it through the public Translator / Captioner, decoding the
-test set (a progress bar follows the batches), and the attention of a few chosen items."""
+"""The one place the report runs a model: loading it through the public API (the Translator or Captioner that reads
+the test set's inputs), decoding the test set (a progress bar follows the batches), and the attention of a few
+chosen items."""
 
 from __future__ import annotations
 
@@ -11,8 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
+from seq2seq.caption import Captioner
+from seq2seq.data.corpus import normalize_caption
+from seq2seq.data.images import load_image
+from seq2seq.engine import Engine
 from seq2seq.errors import UserError
+from seq2seq.hub import resolve
+from seq2seq.model.build import count_parameters
+from seq2seq.modeldir import CONFIG, model_task
+from seq2seq.report.inputs import system_name
 from seq2seq.report.options import ReportOptions
+from seq2seq.translate import Translator
+
+ENGINES = {"translate": Translator, "caption": Captioner}  # the public API class that reads each task's inputs
 
 
 @dataclass
@@ -31,42 +43,28 @@ class System:
     """A loaded model (a Translator, possibly an ensemble, or a Captioner with the report's search settings, LM
     fusion included) and what the report shows about it."""
 
-    def __init__(self, task: str, model_dirs: list[Path], engine):
-        self.task, self.model_dirs, self.engine = task, [Path(d) for d in model_dirs], engine
+    def __init__(self, task: str, engine: Engine):
+        self.task, self.engine = task, engine
+        self.model_dirs = [Path(d) for d in engine.model_dirs]  # with the members a model's config names
         self.model_dir = self.model_dirs[0]  # the first member: its training log and card.md are shown
 
     @classmethod
     def load(cls, specs: str | tuple[str, ...] | None, task: str, opts: ReportOptions, flag: str = "--model") -> System:
         """The model(s) named by `specs` (directories or shipped names, several: an ensemble; none: the shipped
         one for the task). The fusion LM, if any, is loaded now: one of another vocabulary is refused here."""
-        from seq2seq.hub import resolve
-        from seq2seq.modeldir import CONFIG, model_task
-
         specs = (specs,) if isinstance(specs, str) else tuple(specs or ())
         model_dirs = [resolve(s, task=task) for s in specs] or [resolve(None, task=task)]
         checkpoint = opts.checkpoint if flag == "--model" else None
         search = opts.search_overrides(fusion=flag == "--model")
-        if task == "translate":
-            from seq2seq.translate import Translator
-
-            for spec, model_dir in zip(specs or (None,), model_dirs):
-                if (model_dir / CONFIG).is_file() and model_task(model_dir) == "caption":
-                    hint = ("give --images/--captions or --dataset instead of --src" if flag == "--model" else
-                            "compare translation models")
-                    raise UserError(f"{flag} {spec or model_dir} is a captioning model; {hint}")
-            engine = Translator.load(model_dirs, opts.device, checkpoint=checkpoint, ensemble=opts.ensemble, **search)
-        else:
-            from seq2seq.caption import Captioner
-
-            engine = Captioner.load(model_dirs, opts.device, checkpoint=checkpoint, ensemble=opts.ensemble, **search)
+        if task == "translate":  # sentences in: a captioner cannot read them
+            _refuse_captioners(specs, model_dirs, flag)
+        engine = ENGINES[task].load(model_dirs, opts.device, checkpoint=checkpoint, ensemble=opts.ensemble, **search)
         engine.language_model()
-        return cls(task, engine.model_dirs, engine)  # with the members a model's config names
+        return cls(task, engine)
 
     @property
     def name(self) -> str:
         """'A', 'A + B' for an ensemble, with ' + LM x W' for shallow fusion."""
-        from seq2seq.report.inputs import system_name
-
         name = " + ".join(system_name(d) for d in self.model_dirs)
         s = self.search
         return f"{name} + {system_name(s.lm)} x {s.lm_weight:g}" if s.lm and s.lm_weight else name
@@ -97,37 +95,31 @@ class System:
 
     def n_params(self) -> int:
         """All members' parameters (the fusion LM's not counted)."""
-        from seq2seq.model.build import count_parameters
-
-        return sum(count_parameters(m) for m in [self.engine.model, *getattr(self.engine, "members", [])])
+        return sum(count_parameters(m) for m in self.engine.models)
 
     def vocabulary(self) -> tuple[str, str]:
-        if self.task == "translate":
-            return "vocabulary (source / target)", f"{len(self.engine.src_tok):,} / {len(self.engine.tgt_tok):,}"
-        return "vocabulary", f"{len(self.engine.tok):,}"
+        """The card's row on the sentencepiece models: the source's and the target's, or a captioner's one."""
+        src, tgt = self.engine.src_tok, self.engine.tgt_tok
+        if src is None:  # images in
+            return "vocabulary", f"{len(tgt):,}"
+        return "vocabulary (source / target)", f"{len(src):,} / {len(tgt):,}"
 
     def uses_shortlist(self) -> bool:
-        return self.task == "translate" and self.engine.shortlist is not None and bool(self.search.shortlist)
+        return self.engine.shortlist is not None and bool(self.search.shortlist)
 
     # -- decoding ------------------------------------------------------------------------------------------
     def decode(self, sources: list[str], advance: Callable[[int], None] = lambda n: None) -> tuple[list[str], float]:
         """Hypotheses for every source (sentences, or image paths: captions normalised as they are scored) and
         the seconds spent decoding; `advance(k)` after each batch of k items."""
-        if self.task == "translate":
-            t0 = time.perf_counter()
-            return self._translate(sources, advance), time.perf_counter() - t0
-        return self._caption(sources, advance)
-
-    def _translate(self, texts: list[str], advance: Callable[[int], None]) -> list[str]:
-        warn = lambda msg: print(f"warning: {msg}", file=sys.stderr)  # noqa: E731
-        return [t.text for t in self.engine.generate(texts, warn=warn, progress=advance)]
+        if self.task == "caption":
+            return self._caption(sources, advance)
+        t0 = time.perf_counter()
+        hyps = [r.text for r in self.engine.generate(sources, warn=_warn, progress=advance)]
+        return hyps, time.perf_counter() - t0
 
     def _caption(self, paths: list[str], advance: Callable[[int], None]) -> tuple[list[str], float]:
         """Images are loaded a batch at a time (a test set of photos need not fit in memory); the seconds
         count captioning only, not image loading."""
-        from seq2seq.data.corpus import normalize_caption
-        from seq2seq.data.images import load_image
-
         hyps, seconds = [], 0.0
         step = self.search.batch_size
         for s in range(0, len(paths), step):
@@ -140,16 +132,26 @@ class System:
 
     def attention(self, sources: list[str]) -> list[Attention | None]:
         """The best output's attention for each source, decoded again with the same search (None where the
-        model returned none)."""
-        if self.task == "translate":
-            res = self.engine.generate(sources, return_attention=True, warn=lambda m: None)
-            # (T, S): batch padding columns (weight 0) cut off
-            return [None if r.attention is None else
-                    Attention(r.text, r.tgt_pieces, r.src_pieces, r.attention.float().numpy()[:, : len(r.src_pieces)])
-                    for r in res]
-        from seq2seq.data.images import load_image
+        model returned none): over the source's pieces, or over the image's feature grid, shown with the image."""
+        if self.task == "caption":  # image files: opened once, for the model and for the figure
+            images = [load_image(p) for p in sources]
+            results = self.engine.generate(images, return_attention=True)
+        else:
+            images = [None] * len(sources)
+            results = self.engine.generate(sources, return_attention=True, warn=lambda m: None)
+        return [None if r.attention is None else
+                Attention(r.text, r.tgt_pieces, r.src_pieces or None, r.attention.float().numpy(), image)
+                for r, image in zip(results, images)]
 
-        images = [load_image(p) for p in sources]
-        caps = self.engine.generate(images, return_attention=True)
-        return [None if c.attention is None else Attention(c.text, c.tokens, None, c.attention.float().numpy(), img)
-                for img, c in zip(images, caps)]
+
+def _warn(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)
+
+
+def _refuse_captioners(specs: tuple[str, ...], model_dirs: list[Path], flag: str) -> None:
+    """A captioning model given to translate sentences is a UserError saying what to give instead."""
+    for spec, model_dir in zip(specs or (None,), model_dirs):
+        if (model_dir / CONFIG).is_file() and model_task(model_dir) == "caption":
+            hint = "give --images/--captions or --dataset instead of --src" if flag == "--model" else \
+                "compare translation models"
+            raise UserError(f"{flag} {spec or model_dir} is a captioning model; {hint}")
