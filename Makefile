@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup browser demo test bench clean
+.PHONY: setup browser speech-tools demo test bench clean
 
 setup: $(VENV)/.installed
 
@@ -19,7 +19,7 @@ demo: setup
 	bash scripts/demo.sh
 
 # lint-imports: the package's layers and no import circles (the contracts in pyproject.toml), then the suite.
-test: setup browser
+test: setup browser speech-tools
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
@@ -27,6 +27,13 @@ test: setup browser
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  apt-get install -y -qq chromium >/dev/null; } || echo "chromium could not be installed: browser test skipped"
+
+# Debian's sphinxbase-utils (CMU's sphinx_fe) and espeak-ng: tests/test_audio.py checks our speech features against
+# sphinx_fe's, on speech espeak-ng says; without them those tests skip.
+speech-tools:
+	@{ command -v sphinx_fe && command -v espeak-ng; } >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sphinxbase-utils espeak-ng >/dev/null; } || \
+	  echo "sphinxbase-utils/espeak-ng could not be installed: the sphinx_fe comparison tests skipped"
 
 bench: setup
 	$(BIN)/python bench/speed.py
