@@ -165,7 +165,7 @@ MULTI30K_SPLITS = ("train", "val", "test_2016_flickr", "test_2017_flickr", "test
 def multi30k_root(root: str | Path | None = None) -> Path:
     """The folder holding task1/raw/: `root`, else $MULTI30K, else ../shared/data/multi30k beside the repo."""
     candidates = [root] if root else [os.environ.get("MULTI30K"),
-                                      Path(__file__).resolve().parents[2] / "shared" / "data" / "multi30k",
+                                      Path(__file__).resolve().parents[3] / "shared" / "data" / "multi30k",
                                       Path("../shared/data/multi30k")]
     for c in candidates:
         if c and (Path(c) / "task1" / "raw").is_dir():
@@ -195,7 +195,7 @@ def normalize_caption(text: str) -> str:
 
 
 def dataset_root(name: str, root: str | Path | None = None) -> Path:
-    candidates = [root] if root else [Path(__file__).resolve().parents[2] / "shared" / "data" / name,
+    candidates = [root] if root else [Path(__file__).resolve().parents[3] / "shared" / "data" / name,
                                       Path("../shared/data") / name]
     for c in candidates:
         if c and Path(c).is_dir():
