@@ -125,7 +125,7 @@ def _greedy_reward(trainer: Trainer) -> float:
     with torch.no_grad():
         enc = model.encode(task.train_feats.float(), torch.ones(len(task.train_paths), dtype=torch.long))
         hyp = greedy_search(model.decoder, enc, max_lengths(torch.ones(enc.memory.size(0)), 0.0, 12))
-    return float(trainer.scst.rewards([h[0] for h in hyp.tokens], list(range(len(task.train_paths)))).mean())
+    return float(trainer.objective.rewards([h[0] for h in hyp.tokens], list(range(len(task.train_paths)))).mean())
 
 
 def test_scst_raises_the_greedy_reward(xent, tmp_path):

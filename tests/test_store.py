@@ -132,7 +132,7 @@ def test_holding_out_validation_pairs_from_a_streamed_corpus(tmp_path):
 def test_fingerprint_is_the_content():
     a = store.fingerprint([__file__])
     assert a == store.fingerprint([Path(__file__)]) and a != store.fingerprint([__file__, __file__])
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match="file not found: /nonexistent"):  # a missing corpus is not a write error
         store.fingerprint(["/nonexistent"])
 
 

@@ -18,9 +18,14 @@ from seq2seq import files as fileio
 from seq2seq import modeldir
 from seq2seq.errors import UserError
 from seq2seq.config import TrainConfig
+from seq2seq.data.batching import collate
+from seq2seq.data.tokenizer import Tokenizer
+from seq2seq.decode.search import greedy_search, max_lengths
 from seq2seq.metrics import exact_match
 from seq2seq.train.rundir import Interrupted
+from seq2seq.train.tasks import TASKS
 from seq2seq.train.trainer import LRSchedule, Trainer, TrainingError
+from seq2seq.train.validation import ValidMetric
 from seq2seq.translate import Translator
 
 
@@ -341,8 +346,6 @@ def test_resume_from_a_last_pt_written_before_valid_metric(tmp_path):
 def test_accumulated_batches_make_the_update_of_their_union(tmp_path):
     """train_step on two micro-batches (gradients summed, each loss divided by both batches' target tokens) gives
     the update of one batch holding both: the same loss and, to float tolerance, the same weights."""
-    from seq2seq.data.batching import collate
-
     cfg = tiny_config(tmp_path / "a", data=reverse_files(tmp_path / "data", n_train=200, n_valid=10))
     a = Trainer(cfg, progress=False)
     torch.manual_seed(5)
@@ -358,3 +361,54 @@ def test_accumulated_batches_make_the_update_of_their_union(tmp_path):
         assert torch.allclose(pa, pb, atol=1e-6), name
     a.run.release()
     b.run.release()
+
+
+# -- a task of its own ------------------------------------------------------------------------------------------
+class CopyTask:
+    """A task the Trainer has never heard of (seq2seq.train.tasks.Task): copy strings of letters; validation copies
+    20 more greedily, and its `auto` metric is exact match."""
+
+    shows_bleu = False
+
+    def __init__(self, cfg, model_dir, log=print, dist=None):
+        r = random.Random(0)
+        strings = [" ".join(r.choice("abcdef") for _ in range(r.randint(2, 5))) for _ in range(320)]
+        self.src_tok = self.tgt_tok = Tokenizer.train(strings, model_dir / "spm.model", 12, "char")
+        self.train, self.valid = self.src_tok.encode(strings[:300]), self.src_tok.encode(strings[300:])
+        self.valid_refs = [strings[300:]]
+
+    def attach(self, model, device) -> None:
+        pass
+
+    def lengths(self):
+        n = [len(s) for s in self.train]
+        return n, n
+
+    def batch(self, idx):
+        return collate([self.train[i] for i in idx], [self.train[i] for i in idx])
+
+    def valid_batches(self, batch_tokens: int):
+        yield collate(self.valid, self.valid)
+
+    def valid_metric(self, requested: str, say) -> ValidMetric:
+        return ValidMetric("exact" if requested == "auto" else requested, self.valid_refs, say)
+
+    def decode_valid(self, model, search, device, part: slice = slice(None)) -> list[str]:
+        b = collate(self.valid[part])
+        enc = model.encode(b.src.to(device), b.src_lengths.to(device))
+        hyp = greedy_search(model.decoder, enc, max_lengths(b.src_lengths, 1.0, 2).to(device))
+        return self.tgt_tok.decode([h[0] for h in hyp.tokens])
+
+
+def test_trains_a_task_it_does_not_know(tmp_path, monkeypatch):
+    """Any object with the Task protocol's parts trains: the Trainer asks the task, never its kind, for the examples,
+    the metric (here exact match) and whether validation lines name BLEU (here not)."""
+    monkeypatch.setitem(TASKS, "translate", CopyTask)
+    cfg = tiny_config(tmp_path, train={"max_steps": 60, "valid_every": 20, "batch_tokens": 300, "lr": 0.01})
+    said = io.StringIO()
+    summary = Trainer(cfg, progress=False, log_stream=said).train()
+    assert summary["step"] == 60 and summary["metric"] == "exact" and summary["best_step"] is not None
+    valid = [json.loads(line) for line in open(tmp_path / "model" / "log.jsonl") if '"valid"' in line]
+    assert [r["step"] for r in valid] == [20, 40, 60] and valid[-1]["loss"] < valid[0]["loss"]
+    lines = [s for s in said.getvalue().splitlines() if "valid loss" in s]
+    assert len(lines) == 3 and not any("BLEU" in s for s in lines)

@@ -1,5 +1,5 @@
 """Self-critical sequence training (Rennie et al. 2017): REINFORCE on CIDEr-D for a captioner trained with
-cross-entropy (`train.objective=scst`), run by the same Trainer through one hook (`Trainer.train_step`).
+cross-entropy (`train.objective=scst`), run by the same Trainer through its objective seam (seq2seq.train.objectives).
 
 Per image of a batch, `train.scst_samples` captions are drawn from the model (temperature 1, all images x samples
 in one batched `seq2seq.decode.sampling.sample`); each is rewarded with its CIDEr-D against that image's references,
@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import torch
 
-from seq2seq.config import SearchConfig, TrainConfig
+from seq2seq.config import Config
 from seq2seq.data.batching import Batch, teacher_forcing
 from seq2seq.data.corpus import normalize_caption
-from seq2seq.data.tokenizer import PAD, Tokenizer
+from seq2seq.data.tokenizer import PAD
 from seq2seq.decode.sampling import sample
 from seq2seq.decode.search import NINF, greedy_search, max_lengths, never_next
 from seq2seq.metrics import CiderD
+from seq2seq.train.objectives import autocast
 
 
 def sequence_logp(logits: torch.Tensor, tgt_out: torch.Tensor, free: torch.Tensor | None = None) -> torch.Tensor:
@@ -53,13 +54,16 @@ def other_mean(rewards: torch.Tensor) -> torch.Tensor:
 
 
 class SelfCritical:
-    """The SCST objective of a run: `loss(model, net, batch)` for a batch of training images (`batch.index`)."""
+    """The SCST objective of a run (seq2seq.train.objectives.Objective): `loss(model, net, batch)` for a batch of
+    training images (`batch.index`) of a captioning task (its `train_caps`: each training image's references)."""
 
-    def __init__(self, train: TrainConfig, search: SearchConfig, refs: list[list[str]], tok: Tokenizer,
-                 amp: bool = False):
-        self.k, self.baseline, self.amp = train.scst_samples, train.scst_baseline, amp
-        self.search, self.refs, self.tok = search, refs, tok
-        self.cider = CiderD(refs)  # document frequencies of the training references, once
+    name = "scst"
+    finite_only = True  # the policy gradient's loss has no fixed scale or sign
+
+    def __init__(self, cfg: Config, task, amp: bool = False):
+        self.k, self.baseline, self.amp = cfg.train.scst_samples, cfg.train.scst_baseline, amp
+        self.search, self.refs, self.tok = cfg.search, task.train_caps, task.tgt_tok
+        self.cider = CiderD(self.refs)  # document frequencies of the training references, once
         self.window = [0.0, 0.0, 0]  # summed mean sample reward, summed mean greedy reward, steps (the log row)
 
     def rewards(self, tokens: list[list[int]], images: list[int]) -> torch.Tensor:
@@ -74,7 +78,7 @@ class SelfCritical:
         B, K, device = src.size(0), self.k, src.device
         rows = torch.arange(B, device=device).repeat_interleave(K)  # (B*K,) each sample's image in the batch
         max_len = max_lengths(lengths, self.search.max_len_ratio, self.search.max_len_offset).to(device)  # (B,)
-        with torch.no_grad(), self._autocast(device):
+        with torch.no_grad(), autocast(device, self.amp):
             enc = model.encode(src, lengths.to(device))
             drawn = sample(model.decoder, enc.select(rows), max_len[rows]).tokens  # B*K x [[ids]]
             greedy = greedy_search(model.decoder, enc, max_len).tokens if self.baseline == "greedy" else None
@@ -86,13 +90,10 @@ class SelfCritical:
             base = other_mean(reward)
         self.window = [self.window[0] + reward.mean().item(), self.window[1] + base.mean().item(), self.window[2] + 1]
         tgt_in, tgt_out = (t.to(device) for t in teacher_forcing(samples))  # (B*K, T) each
-        with self._autocast(device):
+        with autocast(device, self.amp):
             logits, _ = net(src.index_select(0, rows), lengths[rows.cpu()].to(device), tgt_in)  # (B*K, T, V)
         seq_logp = sequence_logp(logits, tgt_out, free=max_len[rows] - 1)
         return reinforce_loss(seq_logp, reward.view(-1).to(device), base.reshape(-1).to(device))
-
-    def _autocast(self, device: torch.device):
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.amp)
 
     def row(self) -> dict:
         """The log row's mean rewards (CIDEr-D of the samples, and of the greedy captions) since the last row."""
@@ -102,6 +103,11 @@ class SelfCritical:
         if self.baseline == "greedy":
             out["greedy_reward"] = round(g / max(n, 1), 4)
         return out
+
+    def rate(self, row: dict) -> str:
+        """A sampled caption counts as a target (the task's lengths make an image K of them)."""
+        return (f"{row['tok_s']:.0f} samples/s | sample CIDEr-D {row['reward']:.3f}, greedy "
+                f"{row.get('greedy_reward', '-')}")
 
     def state_dict(self) -> list:
         return list(self.window)

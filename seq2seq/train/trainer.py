@@ -1,6 +1,7 @@
-"""One training loop: teacher forcing, label-smoothed cross-entropy, clipping, LR schedule, validation by the
-run's metric (seq2seq.train.validation), early stopping, divergence checks, atomic checkpoints and exact resume; in one
-process or data-parallel under torchrun (seq2seq.train.distributed), with gradient accumulation.
+"""One training loop for every task (seq2seq.train.tasks) and objective (seq2seq.train.objectives): clipping, LR
+schedule, validation by the run's metric (seq2seq.train.validation), early stopping, divergence checks, atomic
+checkpoints and exact resume (seq2seq.train.resume); in one process or data-parallel under torchrun
+(seq2seq.train.distributed), with gradient accumulation.
 """
 
 from __future__ import annotations
@@ -15,34 +16,35 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from seq2seq.config import Config
 from seq2seq.data.batching import Batch, bucket_batches, step_share
-from seq2seq.data.tokenizer import PAD
 from seq2seq.errors import UserError
 from seq2seq.loading import resolve_device
-from seq2seq.metrics import bleu_tokenize
 from seq2seq.model import build_model
 from seq2seq.model.build import count_parameters
-from seq2seq.modeldir import CONFIG
+from seq2seq.modeldir import CONFIG, read_config
 from seq2seq.train.distributed import Dist
 from seq2seq.train.export import init_from
-from seq2seq.train.resume import Resumable
+from seq2seq.train.objectives import CrossEntropy, cross_entropy
+from seq2seq.train.resume import Parts, TrainState, load_last, restore, seed_rank, state_dict
 from seq2seq.train.rundir import Interrupted, NoRun, RunDir, StopSignals, writing
 from seq2seq.train.schedule import LossWatch, LRSchedule, Meter
 from seq2seq.train.scst import SelfCritical
 from seq2seq.train.tasks import make_task
-from seq2seq.train.validation import Best, ValidMetric
+from seq2seq.train.validation import Best
 
 __all__ = ["LRSchedule", "Trainer", "TrainingError"]
+
+# train.objective -> its seq2seq.train.objectives.Objective, made as cls(cfg, task, amp)
+OBJECTIVES = {"xent": CrossEntropy, "scst": SelfCritical}
 
 
 class TrainingError(UserError):
     """Training cannot go on (a diverging or non-finite loss); the last good checkpoint is kept."""
 
 
-class Trainer(Resumable):
+class Trainer:
     """Trains `cfg` into `cfg.model_dir`, which it locks; `resume=True` continues exactly from `last.pt`."""
 
     def __init__(self, cfg: Config, resume: bool = False, progress: bool | None = None, log_stream=None):
@@ -69,7 +71,7 @@ class Trainer(Resumable):
             raise UserError(f"{self.dir} already holds a training run; use --resume to continue it, "
                             f"or set model_dir to a new folder")
         if main and resume:  # the saved config is the run's config; command-line overrides may change train/search
-            saved = self._saved_config()
+            saved = read_config(self.dir)
             if saved.model != cfg.model or saved.data.joint_vocab != cfg.data.joint_vocab:
                 raise UserError("--resume: model or vocabulary settings differ from the saved run's config.yaml")
         random.seed(t.seed)
@@ -88,28 +90,28 @@ class Trainer(Resumable):
         self.task.attach(self.model, self.device)
         opt_cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt_cls(self.model.parameters(), lr=t.lr, betas=t.betas, weight_decay=t.weight_decay)
+        self.amp = t.amp and self.device.type == "cuda"
+        self.objective = OBJECTIVES[t.objective](cfg, self.task, self.amp)
         self.schedule, self.meter = LRSchedule(t), Meter()
-        self.watch = LossWatch(len(self.tgt_tok), finite_only=t.objective == "scst")  # SCST's loss has no scale
-        metric = "loss" if cfg.task == "lm" else t.valid_metric  # a language model: perplexity, nothing to decode
-        self.metric = ValidMetric(metric, self.task.valid_refs, self.say, bleu_tokenize(cfg.data.tgt_lang),
-                                  t.objective == "scst", getattr(self.task, "valid_caps", None))
+        self.watch = LossWatch(len(self.tgt_tok), finite_only=self.objective.finite_only)
+        self.metric = self.task.valid_metric(t.valid_metric, self.say)
+        self.parts = Parts(self.model, self.optimizer, self.schedule, self.watch, self.meter, self.objective,
+                           self.metric)
         self.step, self.epoch, self.pos = 0, 0, 0  # pos: batches done in the current epoch
         self.best, self.bad_validations = Best(), 0
         self.saved_step: int | None = None  # the step of last.pt on disk
         self._started: float | None = None
         self.elapsed = 0.0  # wall-clock seconds spent training before this process (restored by --resume)
-        self.amp = t.amp and self.device.type == "cuda"
-        self.scst = None  # self-critical training (seq2seq.train.scst): its loss replaces cross-entropy in train_step
-        if t.objective == "scst":
-            self.scst = SelfCritical(t, cfg.search, self.task.train_caps, self.tgt_tok, self.amp)
         world = f"; {self.dist.world} processes" if self.dist.world > 1 else ""
         self.say(f"model: {count_parameters(self.model):,} parameters; vocab {len(self.src_tok)}/{len(self.tgt_tok)}; "
                  f"device {self.device}{world}")
-        state = self._load_last() if resume else {}
+        last = load_last(self.dir, self.dist, self.device) if resume else {}
         if resume:
-            self._restore(state)
+            at = restore(last, self.parts, t.valid_metric, self.say)
+            self.step, self.epoch, self.pos, self.best = at.step, at.epoch, at.pos, at.best
+            self.bad_validations, self.elapsed, self.saved_step = at.bad_validations, at.elapsed, at.step
             self.say(f"resumed from {self.dir / 'last.pt'} at step {self.step}")
-        self._seed_rank(state.get("rng_ranks"))
+        seed_rank(self.dist, last.get("rng_ranks"), t.seed, self.step)
         self.net = self.dist.wrap(self.model)  # DistributedDataParallel under torchrun; the model itself in one process
         self.run.trim_log(self.step)
 
@@ -126,21 +128,6 @@ class Trainer(Resumable):
         return bool(budget) and self._elapsed() >= budget * 60
 
     # -- one step ----------------------------------------------------------------------------------------
-    def loss(self, batch, reduction: str = "sum", smoothing: float | None = None) -> torch.Tensor:
-        """Label-smoothed cross-entropy over target tokens (padding ignored)."""
-        net = self.net if self.model.training else self.model  # DDP's hooks in training only
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            logits, attn = net(batch.src, batch.src_lengths.to(self.device), batch.tgt_in)
-        ls = self.cfg.train.label_smoothing if smoothing is None else smoothing
-        loss = F.cross_entropy(logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD,
-                               label_smoothing=ls, reduction=reduction)
-        lam = self.cfg.train.attn_reg
-        if lam and attn is not None and self.model.training:  # doubly stochastic attention regularisation
-            steps = (batch.tgt_out != PAD).unsqueeze(-1).float()  # (B, T, 1)
-            coverage = (attn.float() * steps).sum(1)  # (B, S): total attention each memory cell received
-            loss = loss + lam * ((1.0 - coverage) ** 2).sum()
-        return loss
-
     def _diverged(self, what: str) -> TrainingError:
         then = "then --resume" if self.saved_step is not None else "and train again"
         return TrainingError(f"training diverged at step {self.step + 1}: {what}; stopped. {self._last_good()}; "
@@ -162,7 +149,7 @@ class Trainer(Resumable):
         for k, batch in enumerate(batches):
             last = k == len(batches) - 1
             with nullcontext() if last or self.net is self.model else self.net.no_sync():  # sync once, at the end
-                loss = (self.scst.loss(self.model, self.net, batch) if self.scst else self.loss(batch)) / n_tokens
+                loss = self.objective.loss(self.model, self.net, batch) / n_tokens
                 if k >= len(batches) - fill:
                     loss = loss * 0.0
                 else:
@@ -192,7 +179,7 @@ class Trainer(Resumable):
         for k, batch in enumerate(self.task.valid_batches(self.cfg.train.batch_tokens)):
             if k % d.world == d.rank:  # under torchrun each rank takes its share, and the sums are added up
                 batch = batch.to(self.device)
-                total += self.loss(batch, smoothing=0.0).item()
+                total += cross_entropy(self.model, batch, amp=self.amp)[0].item()  # no DDP hooks outside training
                 n += batch.n_tgt_tokens
         total, n = d.sum(total, n)
         search = replace(self.cfg.search, beam=self.cfg.train.valid_beam, nbest=1)
@@ -237,7 +224,7 @@ class Trainer(Resumable):
                       "lr": self.optimizer.param_groups[0]["lr"], "time": time.time()})
         m = self.metric
         shown = "" if m.name == "bleu" else f" | {m.label} {m.show(v['score'])}"
-        bleu = "" if self.cfg.task == "lm" else f" BLEU {v['bleu']:.2f}"
+        bleu = f" BLEU {v['bleu']:.2f}" if self.task.shows_bleu else ""
         self.say(f"step {self.step} | valid loss {v['loss']:.3f} ppl {v['ppl']:.2f}{bleu}{shown} "
                  f"(best {m.show(b.score)}{' *' if improved else f' at step {b.step}'}) | e.g. {v['example'][:80]!r}")
 
@@ -303,15 +290,12 @@ class Trainer(Resumable):
             raise Interrupted(signum)
 
     def _log_train(self, norm: float) -> None:
-        rec = {"type": "train", "step": self.step, "epoch": self.epoch, **self.meter.row(),
-               **(self.scst.row() if self.scst else {}), "grad_norm": round(norm, 3),
-               "lr": self.optimizer.param_groups[0]["lr"], "time": time.time()}
+        rec = {"type": "train", "step": self.step, "epoch": self.epoch, **self.meter.row(), **self.objective.row(),
+               "grad_norm": round(norm, 3), "lr": self.optimizer.param_groups[0]["lr"], "time": time.time()}
         self.run.log(rec)
         if self.bar is None:
-            rate = f"{rec['tok_s']:.0f} tgt tok/s" if not self.scst else (  # SCST: a sample counts as a token
-                f"{rec['tok_s']:.0f} samples/s | sample CIDEr-D {rec['reward']:.3f}, greedy "
-                f"{rec.get('greedy_reward', '-')}")
-            self.say(f"step {rec['step']} | epoch {self.epoch} | loss {rec['loss']:.3f} | lr {rec['lr']:.2e} | {rate}")
+            self.say(f"step {rec['step']} | epoch {self.epoch} | loss {rec['loss']:.3f} | lr {rec['lr']:.2e} | "
+                     f"{self.objective.rate(rec)}")
 
     def _validate_if_due(self, out_of_time: bool) -> bool:
         """Validate at every valid_every steps, at max_steps and when time is up; True when training should stop."""
@@ -340,9 +324,21 @@ class Trainer(Resumable):
     def _summary(self) -> dict:
         b = self.best
         if b.step is not None:
-            bleu = "" if self.metric.name == "bleu" or self.cfg.task == "lm" else f" (BLEU {b.bleu:.2f})"
+            bleu = f" (BLEU {b.bleu:.2f})" if self.task.shows_bleu and self.metric.name != "bleu" else ""
             self.say(f"done at step {self.step}: best.pt is step {b.step}, picked by validation "
                      f"{self.metric.label} {self.metric.show(b.score)}{bleu}")
         return {"step": self.step, "metric": self.metric.name, "best_score": b.score, "best_step": b.step,
                 "best_bleu": b.bleu, "minutes": self._elapsed() / 60, "train_tok_s": self.meter.tok_s,
                 "model_dir": str(self.dir)}
+
+    def save_last(self) -> None:
+        """last.pt, written by rank 0; every rank calls it."""
+        at = TrainState(self.step, self.epoch, self.pos, self.best, self.bad_validations, self._elapsed())
+        self.run.save(state_dict(self.parts, at, self.cfg, self.dist), "last.pt")
+        self.saved_step = self.step
+
+    def _last_good(self) -> str:
+        if self.saved_step is not None and (not self.dist.main or (self.dir / "last.pt").is_file()):
+            return f"The last good checkpoint is {self.dir / 'last.pt'} (step {self.saved_step})"
+        return (f"No checkpoint was saved before it ({self.dir} holds no last.pt; the first validation is at step "
+                f"{self.cfg.train.valid_every})")

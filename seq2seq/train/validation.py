@@ -1,11 +1,11 @@
 """The validation metric that picks `best.pt`, drives early stopping and the plateau schedule (`train.valid_metric`).
 
-Self-critical training (train.objective=scst) optimises CIDEr-D, so there `auto` is CIDEr-D (x100, as reported).
-
-`auto` is BLEU, unless most validation references are shorter than BLEU's 4-gram order: there 4-gram BLEU is 0
-whatever the model outputs, and `exact` (sentence accuracy) is used instead. Exact match rather than chrF, because
-short outputs (numbers, labels, single words) are right or wrong as a whole (chrF gives "54461" 37 points for
-"54416"), and where exact match stays flat the tie-break by validation loss still ranks the checkpoints.
+What `auto` means is the task's to say (seq2seq.train.tasks): the validation loss for a language model, CIDEr-D
+(x100, as reported) for a captioner under self-critical training, which optimises it; otherwise BLEU, unless most
+validation references are shorter than BLEU's 4-gram order: there 4-gram BLEU is 0 whatever the model outputs, and
+`exact` (sentence accuracy) is used instead. Exact match rather than chrF, because short outputs (numbers, labels,
+single words) are right or wrong as a whole (chrF gives "54461" 37 points for "54416"), and where exact match stays
+flat the tie-break by validation loss still ranks the checkpoints.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class ValidMetric:
     """One run's metric: its name, each validation's score, and the order of two validations (higher `rank` is
     better; equal scores are ranked by validation loss, rounded as the log shows it)."""
 
-    def __init__(self, requested: str, refs: list[list[str]], say=print, tokenize: str = "13a", scst: bool = False,
+    def __init__(self, requested: str, refs: list[list[str]], say=print, tokenize: str = "13a",
                  items: list[list[str]] | None = None):
         self.requested, self.say, self.tokenize = requested, say, tokenize  # tokenize: BLEU's, for the output
         self.items = items  # captioning: each image's references (CIDEr-D)
@@ -41,9 +41,6 @@ class ValidMetric:
             self.name = requested
             if requested == "bleu" and self.short_refs > SHORT:
                 self._warn(f"{self.short_refs:.0%} of the validation references")
-        elif scst:
-            self.name = "cider"
-            say("validation metric: cider (train.valid_metric=auto with train.objective=scst, which optimises it)")
         elif self.short_refs > SHORT:
             self.name = "exact"
             say(f"validation metric: exact (train.valid_metric=auto: {self.short_refs:.0%} of the validation "

@@ -15,8 +15,10 @@ from seq2seq.data.corpus import caption_table, flickr8k
 from seq2seq.data.features import cached
 from seq2seq.data.images import eval_transform, load_image, train_transform
 from seq2seq.errors import UserError
+from seq2seq.metrics import bleu_tokenize
 from seq2seq.train.distributed import Dist
 from seq2seq.train.tasks.common import from_rank0, prepare_tokenizers
+from seq2seq.train.validation import ValidMetric
 
 
 def load_captions(cfg: Config, split: str) -> tuple[list[Path], list[list[str]]]:
@@ -33,6 +35,8 @@ class CaptionTask:
     """Captioning: one example per (image, caption); validation decodes each image once, scored against all
     its captions. With a frozen backbone the images are cached features (n_images, N, C). Under self-critical
     training (seq2seq.train.scst) an example is an image, which counts as its train.scst_samples sampled captions."""
+
+    shows_bleu = True
 
     def __init__(self, cfg: Config, model_dir: Path, log=print, dist: Dist | None = None):
         self.cfg, self.log, self.dist = cfg, log, dist or Dist()
@@ -108,6 +112,14 @@ class CaptionTask:
             b = self._source([i for i, _ in chunk], train=False, valid=True)
             b.tgt_in, b.tgt_out = teacher_forcing([ids for _, ids in chunk])
             yield b
+
+    def valid_metric(self, requested: str, say) -> ValidMetric:
+        """`auto`: CIDEr-D under self-critical training, which optimises it; else as for text (BLEU or exact)."""
+        if requested == "auto" and self.scst:
+            say("validation metric: cider (train.valid_metric=auto with train.objective=scst, which optimises it)")
+            requested = "cider"
+        return ValidMetric(requested, self.valid_refs, say, bleu_tokenize(self.cfg.data.tgt_lang),
+                           items=self.valid_caps)
 
     def decode_valid(self, model, search, device, part: slice = slice(None)) -> list[str]:
         """Captions of the validation images (of the `part` of them, for one rank's share)."""

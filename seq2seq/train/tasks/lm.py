@@ -14,8 +14,10 @@ from seq2seq.data.corpus import read_lines, stream_lines
 from seq2seq.data.store import Rows, Side
 from seq2seq.errors import UserError
 from seq2seq.lm import LanguageModel
+from seq2seq.metrics import bleu_tokenize
 from seq2seq.train.distributed import Dist
 from seq2seq.train.tasks.common import from_rank0, prepare_tokenizers
+from seq2seq.train.validation import ValidMetric
 
 CHUNK = 20_000  # sentences tokenized at a time
 
@@ -23,6 +25,8 @@ CHUNK = 20_000  # sentences tokenized at a time
 class LMTask:
     """Training sentences as token rows (filtered by data.min_len/max_len), validation sentences, and for the log
     one greedy sentence per validation (the metric is the validation loss: perplexity = exp(loss))."""
+
+    shows_bleu = False  # of one greedy sentence against an empty reference: nothing to read
 
     def __init__(self, cfg: Config, model_dir: Path, log=print, dist: Dist | None = None):
         d, dist = cfg.data, dist or Dist()
@@ -72,6 +76,10 @@ class LMTask:
         lengths = [len(s) for s in self.valid_ids]
         for idx in token_batches([0] * len(lengths), lengths, batch_tokens):
             yield lm_batch([self.valid_ids[i] for i in idx])
+
+    def valid_metric(self, requested: str, say) -> ValidMetric:
+        """The validation loss, whatever `requested` (auto or loss: Config checks)."""
+        return ValidMetric("loss", self.valid_refs, say, bleu_tokenize(self.cfg.data.tgt_lang))
 
     def decode_valid(self, model, search, device, part: slice = slice(None)) -> list[str]:
         """The greedy sentence (from <s>), for the log."""

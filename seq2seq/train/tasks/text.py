@@ -17,9 +17,11 @@ from seq2seq.data.corpus import count_pairs, pair_chunks
 from seq2seq.data.store import PairStore
 from seq2seq.decode.shortlist import FILE, FREQUENT, TOP, Shortlist
 from seq2seq.errors import UserError
+from seq2seq.metrics import bleu_tokenize
 from seq2seq.modeldir import tokenizer_files
 from seq2seq.train.distributed import Dist
 from seq2seq.train.tasks.common import from_rank0, prepare_tokenizers
+from seq2seq.train.validation import ValidMetric
 from seq2seq.translate import Translator
 
 
@@ -27,6 +29,8 @@ class TextTask:
     """Translation: filtered subword pairs in a `PairStore` (seq2seq.data.store), memory-mapped from the corpus cache;
     validation translates the source side. Under torchrun rank 0 prepares (tokenizer, store, shortlist) and the
     other ranks take its tokenizer and shortlist, and the store from the cache."""
+
+    shows_bleu = True
 
     def __init__(self, cfg: Config, model_dir: Path, log=print, dist: Dist | None = None):
         d, dist = cfg.data, dist or Dist()
@@ -46,7 +50,7 @@ class TextTask:
         if not len(self.pairs):
             raise UserError("no training pairs left after filtering; check data.min_len/max_len/max_ratio")
         self.src, self.tgt = self.pairs.src, self.pairs.tgt
-        self.valid_src_text, self.valid_refs = v_src, [v_tgt]
+        self.valid_src_text, self.valid_refs, self.tgt_lang = v_src, [v_tgt], d.tgt_lang
         self.valid_src = [s[: d.max_len] for s in self.src_tok.encode(v_src)]
         self.valid_tgt = [t[: d.max_len] for t in self.tgt_tok.encode(v_tgt)]
         self.shortlist = dist.broadcast(self._shortlist(model_dir, log) if dist.main else None)
@@ -141,6 +145,10 @@ class TextTask:
     def valid_batches(self, batch_tokens: int):
         for idx in token_batches([len(s) for s in self.valid_src], [len(t) for t in self.valid_tgt], batch_tokens):
             yield collate([self.valid_src[i] for i in idx], [self.valid_tgt[i] for i in idx])
+
+    def valid_metric(self, requested: str, say) -> ValidMetric:
+        """`auto`: BLEU, or exact match where most references are too short for it (seq2seq.train.validation)."""
+        return ValidMetric(requested, self.valid_refs, say, bleu_tokenize(self.tgt_lang))
 
     def decode_valid(self, model, search, device, part: slice = slice(None)) -> list[str]:
         """Translations of the validation sources (of the `part` of them, for one rank's share)."""
