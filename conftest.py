@@ -160,3 +160,45 @@ def resumed_and_uninterrupted(full_cfg, cut_cfg, cut: int) -> tuple[dict, dict]:
     resumed.train()
     return ({k: v.clone() for k, v in full.model.state_dict().items()},
             {k: v.clone() for k, v in resumed.model.state_dict().items()})
+
+
+TONES = {"A": 440.0, "B": 1320.0, "C": 3000.0}  # Hz: one tone per symbol of the synthetic speech task
+
+
+def tone_wav(path: Path, symbols: str, rng: random.Random, rate: int = 16_000) -> Path:
+    """A 16-bit mono wav: each symbol of `symbols` a tone burst of its own pitch (0.12-0.2 s), with gaps of quiet
+    noise between: a speech-like task whose transcript is the symbol sequence."""
+    import wave
+
+    import numpy as np
+
+    parts = []
+    for s in symbols:
+        gap = rng.uniform(0.04, 0.1)
+        parts.append(np.random.default_rng(rng.randrange(1 << 30)).normal(0, 0.003, int(gap * rate)))
+        n = int(rng.uniform(0.12, 0.2) * rate)
+        t = np.arange(n) / rate
+        parts.append(0.4 * np.sin(2 * np.pi * TONES[s] * t) * np.hanning(n))
+    parts.append(np.zeros(int(0.05 * rate)))
+    pcm = (np.clip(np.concatenate(parts), -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+def tone_dataset(folder: Path, n_train: int = 240, n_valid: int = 24, seed: int = 0) -> dict:
+    """train.tsv / valid.tsv of `audio<TAB>transcript` lines: wavs of 1-4 tone symbols, transcripts 'A C B'."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for split, n in (("train", n_train), ("valid", n_valid)):
+        lines = []
+        for i in range(n):
+            symbols = "".join(rng.choice("ABC") for _ in range(rng.randint(1, 4)))
+            wav = tone_wav(folder / f"{split}-{i}.wav", symbols, rng)
+            lines.append(f"{wav.name}\t{' '.join(symbols)}")
+        out[split] = write_lines(folder / f"{split}.tsv", lines)
+    return out

@@ -208,7 +208,7 @@ class SearchConfig:
     lm_weight: float = 0.0  # ... whose weight x log-probability is added at every step (0: not used)
     ensemble: tuple = ()  # more models (folders, relative to this model's, or shipped names) averaged with this one
     # whenever it is loaded alone: its default is an ensemble (`--no-ensemble` or `ensemble=False` decodes it alone)
-    ctc_weight: float = 0.0  # speech: 0 attention beam search | 1 CTC prefix beam search | between: the attention
+    ctc_weight: float = 0.0  # speech only: 0 attention beam search | 1 CTC prefix beam search | between: the attention
     # n-best rescored by w x log p_CTC + (1 - w) x log p_attention (joint decoding)
 
     def validate(self) -> None:
@@ -269,8 +269,7 @@ class Config:
                            if getattr(self.train, k) == v]
         _check(self.task == "caption" or not captioning_only, f"{' and '.join(captioning_only)}: for captioning "
                f"(model.encoder=image) only, not model.encoder={self.model.encoder}")
-        speech_only = [f"{k}={v}" for k, v in (("train.ctc_weight", self.train.ctc_weight),
-                                                ("search.ctc_weight", self.search.ctc_weight)) if v]
+        speech_only = [f"train.ctc_weight={self.train.ctc_weight}"] if self.train.ctc_weight else []
         speech_only += [f"train.valid_metric={m}" for m in ("wer", "cer") if self.train.valid_metric == m]
         _check(self.task == "transcribe" or not speech_only, f"{' and '.join(speech_only)}: for speech "
                f"(model.encoder=audio) only, not model.encoder={self.model.encoder}")

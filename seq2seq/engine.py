@@ -125,12 +125,12 @@ class Engine:
         out: list[Result] = []
         for start in range(0, len(items), search.batch_size):
             batch = items[start : start + search.batch_size]
-            out += self._search(encode(batch, search), search, return_attention)
+            out += self.search_encoded(encode(batch, search), search, return_attention)
             if progress:
                 progress(len(batch))
         return out
 
-    def _search(self, enc: Encoded, search: SearchConfig, return_attention: bool) -> list[Result]:
+    def search_encoded(self, enc: Encoded, search: SearchConfig, return_attention: bool) -> list[Result]:
         """The search over one encoded batch (the ensemble, and the fusion LM when the settings name one)."""
         lm = fusion_lm(self.lms, search, self.device, self.tgt_tok)
         stepper, outputs = search_inputs(self.models, enc.outputs, lm, search.lm_weight, enc.columns, self.attend)

@@ -69,7 +69,8 @@ def load(name_or_dir: str | Path, device: str = "auto", *, quantize: bool = Fals
     model_dir = resolve(str(name_or_dir), task=task or "translate")
     cfg = read_config(model_dir)
     if task is not None and cfg.task != task:
-        kind = {"translate": "a translation", "caption": "a captioning", "lm": "a language"}
+        kind = {"translate": "a translation", "caption": "a captioning", "transcribe": "a speech recognition",
+                "lm": "a language"}
         raise UserError(f"{model_dir} is {kind[cfg.task]} model, not {kind[task]} model")
     dev = resolve_device(device)
     if quantize and dev.type != "cpu":

@@ -41,10 +41,16 @@ def model_args(p: argparse.ArgumentParser, task: str = "translate") -> None:
         p.add_argument("--to", dest="tgt_lang", help="target language of the shipped model to use")
         p.add_argument("--quantize", action="store_true", help="int8 dynamic quantization (CPU)")
         shortlist_arg(p)
-    else:
+    elif task == "caption":
         p.add_argument("--model", action="append", help="captioning model directory or shipped name (default: "
                        "the shipped one); repeat it for an ensemble (captioners of the same vocabulary and image "
                        "size, log-probabilities averaged)")
+    else:
+        p.add_argument("--model", action="append", help="speech model directory or shipped name (default: the "
+                       "shipped one); repeat it for an ensemble (same vocabulary and features)")
+        p.add_argument("--ctc-weight", type=float, metavar="W", help="0: attention beam search; 1: CTC prefix "
+                       "beam search; between: the attention n-best rescored by W x CTC + (1 - W) x attention "
+                       "(default: the model's config, search.ctc_weight)")
     checkpoint_arg(p)
     ensemble_arg(p)
 
@@ -95,4 +101,4 @@ def search_overrides(args) -> dict:
     return {"beam": args.beam, "nbest": getattr(args, "nbest", None), "alpha": args.alpha,
             "batch_size": args.batch_size, "shortlist": getattr(args, "shortlist", None),
             "no_repeat_ngram": args.no_repeat_ngram, "lm": getattr(args, "lm", None),
-            "lm_weight": getattr(args, "lm_weight", None)}
+            "lm_weight": getattr(args, "lm_weight", None), "ctc_weight": getattr(args, "ctc_weight", None)}

@@ -35,12 +35,15 @@ def register(sub) -> None:
     tr.add_argument("--nbest", type=int, help="print the n best as 'score<TAB>text', blank line between inputs")
 
     ev = command(sub, "evaluate", _cmd_evaluate,
-                 help="translate a file and score it with sacreBLEU (BLEU, chrF, TER)",
+                 help="translate a file and score it with sacreBLEU (BLEU, chrF, TER), or transcribe and score WER",
                  description="Translate --src and score the translations against one or more --ref files with "
-                 "sacreBLEU; every score is printed with its signature.",
+                 "sacreBLEU; every score is printed with its signature. With a speech model, --src lists audio "
+                 "files (one per line, relative to its folder) and the transcripts are scored against --ref by "
+                 "word and character error rates (jiwer, uppercase words).",
                  examples=["seq2seq evaluate --src test.en --ref test.de",
                            "seq2seq evaluate --model runs/my-model --src test.en --ref test.de --lowercase --json",
-                           "seq2seq evaluate --src test.en --ref ref1.de --ref ref2.de --output hyp.de"])
+                           "seq2seq evaluate --src test.en --ref ref1.de --ref ref2.de --output hyp.de",
+                           "seq2seq evaluate --model an4-en --src test.audio --ref test.words --ctc-weight 0.5"])
     model_args(ev)
     decode_args(ev, "sentences")
     lm_args(ev)
@@ -50,6 +53,8 @@ def register(sub) -> None:
     ev.add_argument("--lowercase", "-lc", action="store_true", help="case-insensitive scores")
     ev.add_argument("--output", help="also write the translations here")
     ev.add_argument("--json", action="store_true", help="print scores as JSON")
+    ev.add_argument("--ctc-weight", type=float, metavar="W", help="speech models: 0 attention, 1 CTC, between "
+                    "joint decoding (default: the model's config)")
 
     ca = command(sub, "caption", _cmd_caption, help="caption images (one line per image, in order)",
                  description="Caption image files with the shipped captioner or --model: one line per image, in "
@@ -62,6 +67,19 @@ def register(sub) -> None:
     decode_args(ca, "images")
     lm_args(ca)
     progress_arg(ca)
+
+    sp = command(sub, "transcribe", _cmd_transcribe, help="transcribe speech (one line per audio file, in order)",
+                 description="Transcribe audio files (wav of any sample rate, mono or stereo; or Sphinx .mfc "
+                 "feature files) with the shipped speech model or --model: one line per file, in order. A file "
+                 "that cannot be read gets an empty line and an `error:` line on stderr, the others are still "
+                 "transcribed, and the exit code is 1.",
+                 examples=["seq2seq transcribe utterance.wav", "seq2seq transcribe --ctc-weight 1 *.wav",
+                           "seq2seq transcribe --model runs/an4-en --beam 10 a.mfc b.mfc"])
+    sp.add_argument("audio", nargs="+", help="audio files (.wav, or Sphinx .mfc)")
+    model_args(sp, task="transcribe")
+    decode_args(sp, "utterances")
+    lm_args(sp)
+    progress_arg(sp)
 
 
 CHUNK_LINES = 1024  # stdin is translated in chunks of up to this many lines (fewer when the input pauses)
@@ -144,7 +162,9 @@ def _cmd_translate(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from seq2seq.data.corpus import read_lines
+    from seq2seq.data.corpus import read_lines  # lazy: keeps start-up fast
+    from seq2seq.hub import resolve
+    from seq2seq.modeldir import model_task
     from seq2seq.metrics import as_json, bleu_tokenize, corpus_scores
     from seq2seq.progress import progress_bar
 
@@ -154,12 +174,43 @@ def _cmd_evaluate(args) -> int:
         if len(r) != len(src):
             raise UserError(f"{path} has {len(r)} lines but {args.src} has {len(src)}")
     output = _writable(args.output) if args.output else None  # checked before the decoding, not after
+    if args.model and model_task(resolve(args.model[0])) == "transcribe":
+        return _evaluate_speech(args, src, refs, output)
     translator = _translator(args)
     with progress_bar(len(src), "translating", "sent", args.progress) as bar:
         hyps = [t.text for t in translator.generate(src, warn=_warn, progress=bar.update)]
     if output:
         output.write_text("".join(h + "\n" for h in hyps))
     scores = corpus_scores(hyps, refs, lowercase=args.lowercase, tokenize=bleu_tokenize(translator.config.data.tgt_lang))
+    if args.json:
+        print(json.dumps(as_json(scores), indent=2))
+    else:
+        for s in scores.values():
+            print(f"{s.detail}\n  signature: {s.signature}")
+    return 0
+
+
+def _evaluate_speech(args, listed: list[str], refs: list[list[str]], output: Path | None) -> int:
+    """WER and CER of a speech model's transcripts of the audio files `listed` (relative to --src's folder)."""
+    from seq2seq.hub import resolve  # lazy: keeps start-up fast
+    from seq2seq.metrics import as_json, error_rates
+    from seq2seq.progress import progress_bar
+    from seq2seq.transcribe import Transcriber
+
+    if len(refs) != 1:
+        raise UserError("speech: give one --ref file of transcripts")
+    base = Path(args.src).parent
+    transcriber = Transcriber.load([resolve(m) for m in args.model], args.device, checkpoint=args.checkpoint,
+                                   ensemble=args.ensemble, **search_overrides(args))
+    with progress_bar(len(listed), "transcribing", "utt", args.progress) as bar:
+        results = transcriber.transcribe_files([base / p for p in listed], progress=bar.update)
+    bad = next((r for r in results if isinstance(r, UserError)), None)
+    if bad is not None:
+        raise UserError(str(bad))
+    hyps = [r.text for r in results]
+    if output:
+        output.write_text("".join(h + "\n" for h in hyps))
+    scores = error_rates(hyps, refs[0])
     if args.json:
         print(json.dumps(as_json(scores), indent=2))
     else:
@@ -183,18 +234,23 @@ def _writable(path: str) -> Path:
     return p
 
 
-def _cmd_caption(args) -> int:
-    """Each image gets one line: its caption, or an empty line plus `error: FILE: why` on stderr (exit 1)."""
-    from seq2seq.caption import Captioner
-    from seq2seq.hub import resolve
+def _cmd_transcribe(args) -> int:
+    """Each file gets one line: its words, or an empty line plus `error: FILE: why` on stderr (exit 1)."""
+    from seq2seq.hub import resolve  # lazy: keeps start-up fast
     from seq2seq.progress import progress_bar
+    from seq2seq.transcribe import Transcriber
 
-    model_dirs = [resolve(m, task="caption") for m in args.model] if args.model else [resolve(None, task="caption")]
-    captioner = Captioner.load(model_dirs, args.device, checkpoint=args.checkpoint, ensemble=args.ensemble,
-                               **search_overrides(args))
+    model_dirs = [resolve(m, task="transcribe") for m in args.model] if args.model else [resolve(None, task="transcribe")]
+    transcriber = Transcriber.load(model_dirs, args.device, checkpoint=args.checkpoint, ensemble=args.ensemble,
+                                   **search_overrides(args))
+    with progress_bar(len(args.audio), "transcribing", "utt", args.progress) as bar:
+        results = transcriber.transcribe_files(args.audio, progress=bar.update)
+    return _print_each(results)
+
+
+def _print_each(results: list) -> int:
+    """One line per input, in order: its text, or an empty line and `error: ...` on stderr; exit 1 if any failed."""
     failed = 0
-    with progress_bar(len(args.images), "captioning", "img", args.progress) as bar:
-        results = captioner.caption_files(args.images, progress=bar.update)
     for res in results:
         if isinstance(res, UserError):
             failed += 1
@@ -204,3 +260,17 @@ def _cmd_caption(args) -> int:
             print(res.text)
     sys.stdout.flush()
     return 1 if failed else 0
+
+
+def _cmd_caption(args) -> int:
+    """Each image gets one line: its caption, or an empty line plus `error: FILE: why` on stderr (exit 1)."""
+    from seq2seq.caption import Captioner
+    from seq2seq.hub import resolve
+    from seq2seq.progress import progress_bar
+
+    model_dirs = [resolve(m, task="caption") for m in args.model] if args.model else [resolve(None, task="caption")]
+    captioner = Captioner.load(model_dirs, args.device, checkpoint=args.checkpoint, ensemble=args.ensemble,
+                               **search_overrides(args))
+    with progress_bar(len(args.images), "captioning", "img", args.progress) as bar:
+        results = captioner.caption_files(args.images, progress=bar.update)
+    return _print_each(results)

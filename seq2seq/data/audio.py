@@ -297,6 +297,22 @@ def normalize(feats: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     return (feats - mean) / std.clamp(min=eps)
 
 
+def model_input(cepstra: torch.Tensor, with_deltas: bool = True) -> torch.Tensor:
+    """What a speech model reads of an utterance's (frames, 13) cepstra: with their deltas and delta-deltas (39)
+    or alone (data.audio_deltas), each dimension normalised over the utterance."""
+    return normalize(deltas(cepstra) if with_deltas else cepstra)
+
+
+def load_cepstra(source, sample_rate: int | None = None) -> torch.Tensor:
+    """(frames, 13) cepstra of a Sphinx .mfc file, or of audio (a wav path or bytes, or samples at sample_rate)."""
+    if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".mfc":
+        return read_mfc(source)
+    feats = wav_features(source, sample_rate)
+    if feats.size(0) == 0:
+        raise UserError(f"{source if isinstance(source, (str, Path)) else 'audio'}: too short to hold a 10 ms frame")
+    return feats
+
+
 def spec_augment(feats: torch.Tensor, generator: torch.Generator, time_masks: int = 2, time_width: int = 20,
                  freq_masks: int = 2, freq_width: int = 3) -> torch.Tensor:
     """A copy of (frames, dim) features with `time_masks` runs of frames and `freq_masks` runs of dimensions set to

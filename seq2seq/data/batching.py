@@ -45,6 +45,16 @@ def pad(seqs: list[list[int]], value: int = PAD) -> torch.Tensor:
     return out
 
 
+def pad_frames(utterances: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Feature frames of several utterances, each (T_i, F) -> zero-padded (B, T, F) and their lengths (B,)."""
+    lengths = torch.tensor([len(u) for u in utterances], dtype=torch.long)
+    out = torch.zeros(len(utterances), int(lengths.max()) if len(utterances) else 0,
+                      utterances[0].size(1) if utterances else 1)
+    for i, u in enumerate(utterances):
+        out[i, : len(u)] = u
+    return out, lengths
+
+
 def teacher_forcing(tgt: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """The decoder's input and gold output for target sentences: BOS + s and s + EOS, each (B, T) PAD-padded."""
     return pad([[BOS] + t for t in tgt]), pad([t + [EOS] for t in tgt])

@@ -53,7 +53,7 @@ def load_pairs(src: str | Path | None = None, tgt: str | Path | None = None, tab
     if table is not None:
         path = _readable(table)
         if not path.endswith((".jsonl", ".json")):
-            return _read_tsv(path)
+            return read_tsv(path)
         try:
             ds = _datasets().load_dataset("json", data_files={"x": path}, split="x")
         except Exception as e:
@@ -70,7 +70,7 @@ def load_pairs(src: str | Path | None = None, tgt: str | Path | None = None, tab
     return s, t
 
 
-def _read_tsv(path: str) -> tuple[list[str], list[str]]:
+def read_tsv(path: str | Path) -> tuple[list[str], list[str]]:
     """source<TAB>target per line, no quoting; blank lines are skipped, any other line must have two fields."""
     pairs = list(_tsv_pairs(read_lines(path), path))
     return [s for s, _ in pairs], [t for _, t in pairs]
@@ -223,7 +223,7 @@ def flickr8k(split: str, root: str | Path | None = None) -> tuple[list[Path], li
 def caption_table(path: str | Path, images_dir: str | Path | None) -> tuple[list[Path], list[list[str]]]:
     """A TSV of image<TAB>caption lines (several lines per image allowed), grouped by image."""
     base = Path(images_dir) if images_dir else Path(path).parent
-    src, tgt = _read_tsv(_readable(path))
+    src, tgt = read_tsv(_readable(path))
     order: dict[str, list[str]] = {}
     for image, caption in zip(src, tgt):
         order.setdefault(image, []).append(normalize_caption(caption))

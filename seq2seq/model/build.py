@@ -29,9 +29,15 @@ class EncoderDecoder(nn.Module):
             return self.encoder.encode_features(src) if src.dim() == 3 else self.encoder(src)
         return self.encoder(src, src_lengths)
 
-    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor):
-        """Teacher-forced logits (B, T, V) and attention (B, T, S) or None."""
-        return self.decoder(tgt_in, self.encode(src, src_lengths))
+    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor, ctc: bool = False):
+        """Teacher-forced logits (B, T, V) and attention (B, T, S) or None; with `ctc` (an audio encoder), also its
+        CTC head's logits (B, S, V) and each row's memory frames (B,): inside forward, so that data-parallel
+        training sees every parameter the loss uses."""
+        enc = self.encode(src, src_lengths)
+        logits, attn = self.decoder(tgt_in, enc)
+        if not ctc:
+            return logits, attn
+        return logits, attn, self.encoder.ctc_logits(enc), enc.mask.sum(1)
 
 
 def _text_encoder(cfg: ModelConfig, src_vocab: int, embedding: nn.Embedding | None) -> TextEncoder:

@@ -55,9 +55,26 @@ def cross_entropy(net, batch: Batch, smoothing: float = 0.0, amp: bool = False
     return loss, attn
 
 
+def joint_ctc(net, batch: Batch, weight: float, smoothing: float = 0.0, amp: bool = False
+              ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Joint CTC-attention (Watanabe et al. 2017): `weight` x the summed CTC loss of the encoder's CTC head (its
+    blank is PAD; the targets are the pieces without </s>) + (1 - weight) x the summed cross-entropy; and the
+    attention weights."""
+    device = batch.src.device
+    with autocast(device, amp):
+        logits, attn, ctc_logits, frames = net(batch.src, batch.src_lengths.to(device), batch.tgt_in, ctc=True)
+    xent = F.cross_entropy(logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD,
+                           label_smoothing=smoothing, reduction="sum")
+    lengths = (batch.tgt_out != PAD).sum(1) - 1  # (B,) pieces, </s> left out
+    logp = torch.log_softmax(ctc_logits.float(), -1).transpose(0, 1)  # (S, B, V)
+    ctc = F.ctc_loss(logp, batch.tgt_out, frames, lengths, blank=PAD, reduction="sum", zero_infinity=True)
+    return weight * ctc + (1 - weight) * xent, attn
+
+
 class CrossEntropy:
     """Teacher forcing: label-smoothed cross-entropy (train.label_smoothing), plus train.attn_reg times the doubly
-    stochastic attention penalty (each memory cell's total attention pulled towards 1)."""
+    stochastic attention penalty (each memory cell's total attention pulled towards 1); for speech with
+    train.ctc_weight, joint CTC-attention."""
 
     name, finite_only = "xent", False
 
@@ -65,7 +82,10 @@ class CrossEntropy:
         self.train, self.amp = cfg.train, amp
 
     def loss(self, model, net, batch: Batch) -> torch.Tensor:
-        loss, attn = cross_entropy(net, batch, self.train.label_smoothing, self.amp)
+        if self.train.ctc_weight:
+            loss, attn = joint_ctc(net, batch, self.train.ctc_weight, self.train.label_smoothing, self.amp)
+        else:
+            loss, attn = cross_entropy(net, batch, self.train.label_smoothing, self.amp)
         lam = self.train.attn_reg
         if lam and attn is not None:
             steps = (batch.tgt_out != PAD).unsqueeze(-1).float()  # (B, T, 1)

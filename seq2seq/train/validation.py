@@ -1,7 +1,8 @@
 """The validation metric that picks `best.pt`, drives early stopping and the plateau schedule (`train.valid_metric`).
 
 What `auto` means is the task's to say (seq2seq.train.tasks): the validation loss for a language model, CIDEr-D
-(x100, as reported) for a captioner under self-critical training, which optimises it; otherwise BLEU, unless most
+(x100, as reported) for a captioner under self-critical training, which optimises it; the word error rate (lower is
+better) for speech; otherwise BLEU, unless most
 validation references are shorter than BLEU's 4-gram order: there 4-gram BLEU is 0 whatever the model outputs, and
 `exact` (sentence accuracy) is used instead. Exact match rather than chrF, because short outputs (numbers, labels,
 single words) are right or wrong as a whole (chrF gives "54461" 37 points for "54416"), and where exact match stays
@@ -17,12 +18,15 @@ from seq2seq.metrics import (
     bleu,
     cider_d,
     corpus_scores,
+    error_rates,
     exact_match,
     short_for_bleu,
 )
 
-METRICS = ("auto", "bleu", "chrf", "exact", "loss", "cider")
-NAMES = {"bleu": "BLEU", "chrf": "chrF", "exact": "exact match %", "loss": "loss", "cider": "CIDEr-D"}
+METRICS = ("auto", "bleu", "chrf", "exact", "loss", "cider", "wer", "cer")
+NAMES = {"bleu": "BLEU", "chrf": "chrF", "exact": "exact match %", "loss": "loss", "cider": "CIDEr-D", "wer": "WER %",
+         "cer": "CER %"}
+LOWER_IS_BETTER = ("loss", "wer", "cer")
 SHORT = 0.5  # "mostly": more than half of the references (or hypotheses) shorter than 4 tokens
 
 
@@ -78,12 +82,17 @@ class ValidMetric:
             return b, cider(hyps, self.items)
         if self.name == "chrf":
             return b, corpus_scores(hyps, refs, metrics=("chrf",))["chrf"].score
+        if self.name in ("wer", "cer"):
+            return b, error_rates(hyps, refs[0])[self.name].score
         return b, round(loss, 4)
 
     def rank(self, score: float, loss: float) -> tuple[float, float]:
-        """Sort key of a validation: the score (negated for loss, where lower is better), then -loss."""
+        """Sort key of a validation: the score (negated for loss and error rates, where lower is better), then
+        -loss."""
         loss = round(loss, 4)
-        return (-loss, -loss) if self.name == "loss" else (score, -loss)
+        if self.name == "loss":
+            return -loss, -loss
+        return (-score if self.name in LOWER_IS_BETTER else score), -loss
 
 
 @dataclass

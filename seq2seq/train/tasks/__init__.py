@@ -2,7 +2,7 @@
 validation decoding; and the task of a config.
 
 One file per task: text (translation: parallel text in a memory-mapped store), caption (images with several
-captions each, as cached backbone features or pixels) and lm (monolingual text for a language model); common
+captions each, as cached backbone features or pixels), speech (utterances' cepstra and transcripts) and lm (monolingual text for a language model); common
 holds the tokenizers they share. Under torchrun, rank 0 prepares what is shared and the other ranks receive it.
 """
 
@@ -20,6 +20,7 @@ from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.train.distributed import Dist
 from seq2seq.train.tasks.caption import CaptionTask
 from seq2seq.train.tasks.lm import LMTask
+from seq2seq.train.tasks.speech import SpeechTask
 from seq2seq.train.tasks.text import TextTask
 from seq2seq.train.validation import ValidMetric
 
@@ -54,7 +55,7 @@ class Task(Protocol):
         against `valid_refs`."""
 
 
-TASKS = {"translate": TextTask, "caption": CaptionTask, "lm": LMTask}
+TASKS = {"translate": TextTask, "caption": CaptionTask, "transcribe": SpeechTask, "lm": LMTask}
 
 
 def make_task(cfg: Config, model_dir: Path, log=print, dist: Dist | None = None) -> Task:
