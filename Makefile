@@ -28,7 +28,7 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  apt-get install -y -qq chromium >/dev/null; } || echo "chromium could not be installed: browser test skipped"
 
-# Debian's sphinxbase-utils (CMU's sphinx_fe) and espeak-ng: tests/test_audio.py checks our speech features against
+# Debian's sphinxbase-utils (CMU's sphinx_fe) and espeak-ng: tests/data/test_audio.py checks our speech features against
 # sphinx_fe's, on speech espeak-ng says; without them those tests skip.
 speech-tools:
 	@{ command -v sphinx_fe && command -v espeak-ng; } >/dev/null 2>&1 || { apt-get update -qq && \

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,9 @@ import torch
 from PIL import Image, ImageDraw
 
 from seq2seq.config import from_dict
+from seq2seq.data.tokenizer import BOS, EOS
+from seq2seq.model import EncoderOutput
+from seq2seq.train.trainer import Trainer
 
 REPO = Path(__file__).resolve().parent  # the repository root (this file sits there)
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -202,3 +207,78 @@ def tone_dataset(folder: Path, n_train: int = 240, n_valid: int = 24, seed: int 
             lines.append(f"{wav.name}\t{' '.join(symbols)}")
         out[split] = write_lines(folder / f"{split}.tsv", lines)
     return out
+
+
+# -- language models: a two-sentence language ---------------------------------------------------------------------
+# a two-sentence language: the first word is a coin flip, the rest follows from it
+LM_SENTENCES = ("a b c d e", "b c d e a b c")
+
+
+def lm_config(folder, n_train=600, spm_model=None, **sections):
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [LM_SENTENCES[i % 2] for i in range(n_train)]
+    data = {"train_tgt": write_lines(folder / "train.txt", lines),
+            "valid_tgt": write_lines(folder / "valid.txt", list(LM_SENTENCES) * 10),
+            "spm_type": "word", "vocab_size": 16, "cache_dir": str(folder / "cache")}
+    if spm_model:
+        data.update(spm_model=spm_model, spm_type="char")
+    raw = {"model_dir": str(folder / "model"), "data": data,
+           "model": {"encoder": "none", "attention": "none", "input_feeding": False, "cell": "gru", "emb_dim": 16,
+                     "hidden": 32, "dec_layers": 1, "dropout": 0.0, "emb_dropout": 0.0},
+           "train": {"batch_tokens": 400, "max_steps": 120, "valid_every": 60, "log_every": 60, "lr": 0.01,
+                     "schedule": "constant", "label_smoothing": 0.0}}
+    for key, value in sections.items():
+        raw[key].update(value)
+    return from_dict(raw)
+
+
+def lm_of(translator, folder, **train):
+    """A trained language model of a trained translator's target side, on its sentencepiece model."""
+    lm = lm_config(folder, spm_model=f"{translator.model_dir}/spm.model", train=train)
+    write_lines(folder / "train.txt", Path(translator.data.train_tgt).read_text().splitlines()[:300])
+    write_lines(folder / "valid.txt", Path(translator.data.valid_tgt).read_text().splitlines())
+    Trainer(lm, progress=False).train()
+    return lm
+
+
+# -- search: a decoder of scripted next-token probabilities -------------------------------------------------------
+A, B_ = 4, 5  # two real tokens for the scripted model
+
+
+@dataclass
+class PrefixState:
+    prefixes: list[tuple]
+
+    def select(self, index):
+        return PrefixState([self.prefixes[i] for i in index.tolist()])
+
+
+class ScriptedDecoder:
+    """Next-token probabilities are a fixed table of the prefix; unknown prefixes end (EOS) for sure."""
+
+    columns = None  # logits over the whole vocabulary
+
+    def __init__(self, table: dict[tuple, dict[int, float]], vocab: int = 6):
+        self.table, self.vocab = table, vocab
+
+    def precompute(self, enc):
+        return None
+
+    def init_state(self, enc):
+        return PrefixState([() for _ in range(enc.memory.size(0))])
+
+    def step(self, tokens, state, enc, keys, group=1):
+        prefixes = [p if t == BOS else p + (t,) for p, t in zip(state.prefixes, tokens.tolist())]
+        logits = torch.full((len(prefixes), self.vocab), float("-inf"))
+        for i, p in enumerate(prefixes):
+            for tok, prob in self.table.get(p, {EOS: 1.0}).items():
+                logits[i, tok] = math.log(prob)
+        return logits, PrefixState(prefixes), None
+
+
+def scripted_enc(batch: int) -> EncoderOutput:
+    return EncoderOutput(torch.zeros(batch, 1, 1), torch.ones(batch, 1, dtype=torch.bool), torch.zeros(batch, 1))
+
+
+TRAP = {(): {A: 0.6, B_: 0.4}, (A,): {A: 0.36, B_: 0.34, EOS: 0.3}, (B_,): {EOS: 0.9, A: 0.1},
+        (A, A): {EOS: 1.0}, (A, B_): {EOS: 1.0}}

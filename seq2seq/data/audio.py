@@ -9,7 +9,7 @@ mel filters of unit area on DFT points, log(energy + 1e-4), and Sphinx's legacy 
 lifter, no dither). Where we differ: sphinx_fe's default -remove_silence yes drops frames its VAD calls silence (we
 never drop frames, so pass -remove_silence no to compare); its VAD start-up buffer swallows utterances under 11
 frames, which we keep; and when the samples end exactly on a window, its 2048-sample reads sometimes lose the last
-frame. tests/test_audio.py checks the two frame by frame (they agree to float32 rounding, about 3e-6).
+frame. tests/data/test_audio.py checks the two frame by frame (they agree to float32 rounding, about 3e-6).
 
 Then, for training: `deltas`, per-utterance `normalize` and `spec_augment`; and the AN4 corpus's file lists.
 """

@@ -4,7 +4,7 @@ signature, falling back to the plain step's parts where it cannot help.
 What it does once per batch instead of once per step: the output layer cut to a lexical shortlist (and an int8
 model's output weights dequantized); an LSTM's weights packed for oneDNN's float32 matmul (seq2seq.decode.kernels),
 the combine layer too; and with a shortlist, the embedding's share of the first LSTM layer's gates, computed for
-every token the search can feed back. Tested equal to the plain step (tests/test_fast.py).
+every token the search can feed back. Tested equal to the plain step (tests/decode/test_fast.py).
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ def ibm1(src, tgt, src_vocab: int, tgt_vocab: int, iterations: int = 5) -> Lexic
 
     `src`/`tgt`: sequences of id sequences (lists, or a corpus store's rows). Seconds for Multi30k's 29k pairs
     (larger corpora: see `_sample`). Every sum runs in the order the dense table's EM ran it, so where both fit
-    the result is that of the dense EM it replaced (tests/test_shortlist.py).
+    the result is that of the dense EM it replaced (tests/decode/test_shortlist.py).
     """
     src, tgt = _sample(src, tgt)
     keys = torch.unique(torch.cat([torch.unique(k) for k, _, _ in _links(src, tgt, src_vocab, tgt_vocab)]))

@@ -20,7 +20,7 @@ class SentenceStats:
 
     sacreBLEU has no public API for this: its own bootstrap and paired tests use the metric's
     `_extract_corpus_statistics` and `_compute_score_from_stats`, and so does this class, the only place in
-    the package that calls them. tests/test_report_stats.py pins `score()` to the public `corpus_score` on the
+    the package that calls them. tests/report/test_report_stats.py pins `score()` to the public `corpus_score` on the
     same (and on resampled) data for every metric the report uses.
     """
 

@@ -3,43 +3,22 @@ resumes exactly, scores as a hand computation over its steps, generates (greedy 
 seeded samples reproducible), lends its decoder to a translator, and fuses into beam search."""
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import resumed_and_uninterrupted, tiny_config, write_lines
+from conftest import (LM_SENTENCES, TRAP, ScriptedDecoder, lm_config, lm_of, resumed_and_uninterrupted, scripted_enc,
+                      tiny_config, write_lines)
 from seq2seq import LanguageModel, UserError
 from seq2seq.cli import main
-from seq2seq.config import from_dict
 from seq2seq.decode.combine import LogLinear, PerModel
 from seq2seq.decode.search import beam_search, greedy_search
 from seq2seq.data.tokenizer import BOS, EOS
 from seq2seq.train.trainer import Trainer
 from seq2seq.translate import Translator
 
-# a two-sentence language: the first word is a coin flip, the rest follows from it
-SENTENCES = ("a b c d e", "b c d e a b c")
 # the best possible perplexity: log 2 per sentence over (5 + 1 + 7 + 1) / 2 tokens on average
 OPTIMUM = math.exp(math.log(2) / 7)
-
-
-def lm_config(folder, n_train=600, spm_model=None, **sections):
-    folder.mkdir(parents=True, exist_ok=True)
-    lines = [SENTENCES[i % 2] for i in range(n_train)]
-    data = {"train_tgt": write_lines(folder / "train.txt", lines),
-            "valid_tgt": write_lines(folder / "valid.txt", list(SENTENCES) * 10),
-            "spm_type": "word", "vocab_size": 16, "cache_dir": str(folder / "cache")}
-    if spm_model:
-        data.update(spm_model=spm_model, spm_type="char")
-    raw = {"model_dir": str(folder / "model"), "data": data,
-           "model": {"encoder": "none", "attention": "none", "input_feeding": False, "cell": "gru", "emb_dim": 16,
-                     "hidden": 32, "dec_layers": 1, "dropout": 0.0, "emb_dropout": 0.0},
-           "train": {"batch_tokens": 400, "max_steps": 120, "valid_every": 60, "log_every": 60, "lr": 0.01,
-                     "schedule": "constant", "label_smoothing": 0.0}}
-    for key, value in sections.items():
-        raw[key].update(value)
-    return from_dict(raw)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +30,7 @@ def lm_dir(tmp_path_factory):
 
 def test_learns_the_language_to_near_its_best_perplexity(lm_dir):
     lm = LanguageModel.load(lm_dir, device="cpu")
-    scores = lm.score(list(SENTENCES))
+    scores = lm.score(list(LM_SENTENCES))
     assert scores.tokens == [6, 8]
     assert scores.perplexity < 1.1 * OPTIMUM  # a unigram model would be near 5
     assert lm.score(["e d c b a"]).perplexity > 5  # and an unseen order is unlikely
@@ -113,7 +92,7 @@ def test_seeded_samples_are_reproducible(lm_dir):
 def test_beam_gives_the_n_best(lm_dir):
     lm = LanguageModel.load(lm_dir, device="cpu")
     best = lm.generate([""], num=2, beam=4)[0]
-    assert sorted(g.text for g in best) == sorted(SENTENCES)
+    assert sorted(g.text for g in best) == sorted(LM_SENTENCES)
 
 
 def test_resume_equals_uninterrupted(tmp_path):
@@ -124,15 +103,6 @@ def test_resume_equals_uninterrupted(tmp_path):
 
 
 # -- with a translator: the decoder from an LM, and shallow fusion ---------------------------------------------
-def lm_of(translator, folder, **train):
-    """A trained language model of a trained translator's target side, on its sentencepiece model."""
-    lm = lm_config(folder, spm_model=f"{translator.model_dir}/spm.model", train=train)
-    write_lines(folder / "train.txt", Path(translator.data.train_tgt).read_text().splitlines()[:300])
-    write_lines(folder / "valid.txt", Path(translator.data.valid_tgt).read_text().splitlines())
-    Trainer(lm, progress=False).train()
-    return lm
-
-
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     """A tiny translator (digit reversal) and a language model of its target side, on its sentencepiece model."""
@@ -201,9 +171,7 @@ class _Uniform:
 
 
 def test_fusion_of_a_scripted_model_with_a_uniform_lm_is_the_model():
-    from test_search import TRAP, ScriptedDecoder, _enc
-
-    enc = _enc(2)
+    enc = scripted_enc(2)
     for search in (lambda s, e: greedy_search(s, e, torch.full((2,), 5)),
                    lambda s, e: beam_search(s, e, torch.full((2,), 5), beam=3, alpha=0.0, nbest=2)):
         alone = search(ScriptedDecoder(TRAP), enc)
@@ -263,5 +231,5 @@ def test_without_validation_text_the_last_sentences_are_held_out(tmp_path):
     cfg = lm_config(tmp_path, data={"valid_tgt": None}, train={"max_steps": 2, "valid_every": 2})
     t = Trainer(cfg, progress=False)
     assert len(t.task.tgt) == 600 - 30 and len(t.task.valid_ids) == 30
-    assert t.task.tgt[len(t.task.tgt) - 1] == t.task.tgt_tok.encode([SENTENCES[(600 - 31) % 2]])[0]
+    assert t.task.tgt[len(t.task.tgt) - 1] == t.task.tgt_tok.encode([LM_SENTENCES[(600 - 31) % 2]])[0]
     assert t.train()["step"] == 2

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_lm import lm_config, lm_of
-from test_report_html import check_page, run, score_cells, user_error
+from conftest import lm_config, lm_of
+from pages import check_page, run, score_cells, user_error
 
 from conftest import reverse_pairs, tiny_config, write_lines
 from seq2seq.train.trainer import Trainer

@@ -19,7 +19,7 @@ from seq2seq.errors import UserError
 from seq2seq.train.rundir import LOCK, RunDir
 from seq2seq.train.trainer import Trainer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 HOLD = "import sys, time; from seq2seq.train.rundir import RunDir; run = RunDir(sys.argv[1]).open(); print('locked', flush=True); " \
        "time.sleep(120)"
 

@@ -18,7 +18,7 @@ import pytest
 from conftest import reverse_pairs, tiny_config, write_lines
 from seq2seq.cli import main
 from seq2seq.train.trainer import Trainer
-from test_report_html import Page, assert_fits_a_phone, check_page, run, score_cells, user_error
+from pages import Page, assert_fits_a_phone, check_page, run, score_cells, user_error
 
 XSS = "<script>alert(1)</script> 1 2"
 XSS_REF = "2 1 </b>&amp;"

@@ -10,14 +10,14 @@ import pytest
 from conftest import write_lines
 from seq2seq.cli import main
 from seq2seq.train.trainer import Trainer
-from test_report_html import assert_fits_a_phone, check_page, run, score_cells, user_error
+from pages import assert_fits_a_phone, check_page, run, score_cells, user_error
 
 SECTIONS = {"scores", "length", "training", "examples", "attention", "model-card"}  # significance: with --compare
 
 
 @pytest.fixture(scope="module")
 def captioning(tmp_path_factory):
-    from test_caption import caption_config, shapes_dataset
+    from conftest import caption_config, shapes_dataset
 
     tmp = tmp_path_factory.mktemp("capreport")
     files = shapes_dataset(tmp / "data", n_train=80, n_valid=10)

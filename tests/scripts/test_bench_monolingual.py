@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from test_lm import lm_config
+from conftest import lm_config
 
 from conftest import load_script, reverse_files, reverse_pairs, tiny_config, write_lines
 from seq2seq.train.trainer import Trainer

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import SHARED_DATA, load_script
 
-SCRIPT = Path(__file__).resolve().parent.parent / "data" / "multi30k_mono.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "data" / "multi30k_mono.py"
 mono = load_script("data/multi30k_mono.py", "multi30k_mono")
 
 M30K, F8K = SHARED_DATA / "multi30k", SHARED_DATA / "flickr8k"

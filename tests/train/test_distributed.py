@@ -20,7 +20,7 @@ from conftest import caption_config, reverse_files, shapes_dataset, tiny_config,
 from seq2seq import files as fileio
 from seq2seq.data.tokenizer import EOS, Tokenizer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID")
 
 

@@ -2,65 +2,23 @@
 
 import itertools
 import math
-from dataclasses import dataclass
 
 import pytest
 import torch
 
+from conftest import TRAP, A, B_, PrefixState, ScriptedDecoder, scripted_enc
 from seq2seq.data.batching import collate
 from seq2seq.config import ModelConfig, SearchConfig
-from seq2seq.model import EncoderOutput, build_model
+from seq2seq.model import build_model
 from seq2seq.decode.search import Columns, beam_search, decode, greedy_search, length_penalty, select
 from seq2seq.data.tokenizer import BOS, EOS, UNK
-
-A, B_ = 4, 5  # two real tokens for the scripted model
-
-
-@dataclass
-class PrefixState:
-    prefixes: list[tuple]
-
-    def select(self, index):
-        return PrefixState([self.prefixes[i] for i in index.tolist()])
-
-
-class ScriptedDecoder:
-    """Next-token probabilities are a fixed table of the prefix; unknown prefixes end (EOS) for sure."""
-
-    columns = None  # logits over the whole vocabulary
-
-    def __init__(self, table: dict[tuple, dict[int, float]], vocab: int = 6):
-        self.table, self.vocab = table, vocab
-
-    def precompute(self, enc):
-        return None
-
-    def init_state(self, enc):
-        return PrefixState([() for _ in range(enc.memory.size(0))])
-
-    def step(self, tokens, state, enc, keys, group=1):
-        prefixes = [p if t == BOS else p + (t,) for p, t in zip(state.prefixes, tokens.tolist())]
-        logits = torch.full((len(prefixes), self.vocab), float("-inf"))
-        for i, p in enumerate(prefixes):
-            for tok, prob in self.table.get(p, {EOS: 1.0}).items():
-                logits[i, tok] = math.log(prob)
-        return logits, PrefixState(prefixes), None
-
-
-def _enc(batch: int) -> EncoderOutput:
-    return EncoderOutput(torch.zeros(batch, 1, 1), torch.ones(batch, 1, dtype=torch.bool), torch.zeros(batch, 1))
-
-
-TRAP = {(): {A: 0.6, B_: 0.4}, (A,): {A: 0.36, B_: 0.34, EOS: 0.3}, (B_,): {EOS: 0.9, A: 0.1},
-        (A, A): {EOS: 1.0}, (A, B_): {EOS: 1.0}}
-
 
 def test_scripted_beam_escapes_greedy_trap():
     """Greedy follows the likelier first token (0.6 * 0.36 = 0.216); beam finds 'B EOS' (0.4 * 0.9 = 0.36)."""
     max_len = torch.tensor([10])
-    g = greedy_search(ScriptedDecoder(TRAP), _enc(1), max_len)
+    g = greedy_search(ScriptedDecoder(TRAP), scripted_enc(1), max_len)
     assert g.tokens == [[[A, A]]] and g.scores[0][0] == pytest.approx(math.log(0.216), abs=1e-6)
-    b = beam_search(ScriptedDecoder(TRAP), _enc(1), max_len, beam=2, alpha=0.0, nbest=2)
+    b = beam_search(ScriptedDecoder(TRAP), scripted_enc(1), max_len, beam=2, alpha=0.0, nbest=2)
     assert b.tokens[0] == [[B_], [A, A]]
     assert b.scores[0] == pytest.approx([math.log(0.36), math.log(0.216)], abs=1e-6)
 
@@ -68,9 +26,9 @@ def test_scripted_beam_escapes_greedy_trap():
 def test_scripted_length_penalty_changes_winner():
     """Raw: '' (0.5) beats 'A A' (0.475); with alpha=1, 'A A' scores log(.475)/(8/6) > log(.5)/1."""
     table = {(): {EOS: 0.5, A: 0.5}, (A,): {A: 0.95, EOS: 0.05}, (A, A): {EOS: 1.0}}
-    raw = beam_search(ScriptedDecoder(table), _enc(1), torch.tensor([10]), beam=2, alpha=0.0)
+    raw = beam_search(ScriptedDecoder(table), scripted_enc(1), torch.tensor([10]), beam=2, alpha=0.0)
     assert raw.tokens == [[[]]] and raw.scores[0][0] == pytest.approx(math.log(0.5))
-    norm = beam_search(ScriptedDecoder(table), _enc(1), torch.tensor([10]), beam=2, alpha=1.0)
+    norm = beam_search(ScriptedDecoder(table), scripted_enc(1), torch.tensor([10]), beam=2, alpha=1.0)
     assert norm.tokens == [[[A, A]]]
     assert norm.scores[0][0] == pytest.approx(math.log(0.475) / length_penalty(3, 1.0))
 
@@ -79,10 +37,10 @@ def test_scripted_max_length_forces_eos():
     """EOS always costs 0.1 here; longer is better under alpha=1, so only the cap (EOS included) stops search."""
     table = {(A,) * n: {A: 0.9, EOS: 0.1} for n in range(8)}
     caps = torch.tensor([3, 5])
-    g = greedy_search(ScriptedDecoder(table), _enc(2), caps)
+    g = greedy_search(ScriptedDecoder(table), scripted_enc(2), caps)
     assert g.tokens == [[[A, A]], [[A, A, A, A]]]
     assert g.scores[0][0] == pytest.approx(math.log(0.9**2 * 0.1))  # the forced EOS keeps its probability
-    b = beam_search(ScriptedDecoder(table), _enc(2), caps, beam=2, alpha=1.0)
+    b = beam_search(ScriptedDecoder(table), scripted_enc(2), caps, beam=2, alpha=1.0)
     assert b.tokens == [[[A, A]], [[A, A, A, A]]]
     assert b.scores[1][0] == pytest.approx(math.log(0.9**4 * 0.1) / length_penalty(5, 1.0))
 
@@ -110,18 +68,18 @@ def test_ended_sentences_leave_the_batch():
     """A sentence stops costing decoder rows once it is done; the others decode on unchanged."""
     caps = torch.tensor([2, 6, 4])
     g = RowCounter(Forever())
-    out = greedy_search(g, _enc(3), caps)
+    out = greedy_search(g, scripted_enc(3), caps)
     assert out.tokens == [[[A]], [[A] * 5], [[A] * 3]]
     assert g.rows == [3, 3, 2, 2, 1, 1]
     b = RowCounter(Forever())
-    out = beam_search(b, _enc(3), caps, beam=2, alpha=0.0, nbest=2)
+    out = beam_search(b, scripted_enc(3), caps, beam=2, alpha=0.0, nbest=2)
     assert out.tokens[0] == [[A], [B_]] and out.tokens[1][0] == [A] * 5 and out.tokens[2][0] == [A] * 3
     assert b.rows == [3, 6, 4, 4, 2, 2]  # the first step is taken once per sentence, not once per beam
 
 
 def test_scripted_batch_of_different_sentences_is_independent():
-    one = beam_search(ScriptedDecoder(TRAP), _enc(1), torch.tensor([10]), beam=2, alpha=0.0, nbest=2)
-    many = beam_search(ScriptedDecoder(TRAP), _enc(3), torch.tensor([10, 10, 10]), beam=2, alpha=0.0, nbest=2)
+    one = beam_search(ScriptedDecoder(TRAP), scripted_enc(1), torch.tensor([10]), beam=2, alpha=0.0, nbest=2)
+    many = beam_search(ScriptedDecoder(TRAP), scripted_enc(3), torch.tensor([10, 10, 10]), beam=2, alpha=0.0, nbest=2)
     assert many.tokens == one.tokens * 3
 
 
@@ -314,10 +272,10 @@ def _ngrams(seq, n):
 @pytest.mark.parametrize("n", [1, 2, 3])
 @pytest.mark.parametrize("beam", [1, 3])
 def test_no_output_repeats_an_ngram(n, beam):
-    free = decode(Stutter(), _enc(2), torch.tensor([1, 1]), SearchConfig(beam=beam, alpha=0.0, max_len_ratio=0.0,
+    free = decode(Stutter(), scripted_enc(2), torch.tensor([1, 1]), SearchConfig(beam=beam, alpha=0.0, max_len_ratio=0.0,
                   max_len_offset=12))
     assert len(set(_ngrams(free.tokens[0][0], 2))) < len(_ngrams(free.tokens[0][0], 2))  # it stutters unblocked
-    out = decode(Stutter(), _enc(2), torch.tensor([1, 1]), SearchConfig(beam=beam, alpha=0.0, max_len_ratio=0.0,
+    out = decode(Stutter(), scripted_enc(2), torch.tensor([1, 1]), SearchConfig(beam=beam, alpha=0.0, max_len_ratio=0.0,
                  max_len_offset=12, no_repeat_ngram=n))
     for hyps in out.tokens:
         for seq in hyps:
@@ -327,6 +285,6 @@ def test_no_output_repeats_an_ngram(n, beam):
 
 def test_beam_one_equals_greedy_with_repeat_blocking():
     caps = torch.tensor([14, 14, 14])
-    g = greedy_search(Stutter(), _enc(3), caps, no_repeat_ngram=2)
-    b = beam_search(Stutter(), _enc(3), caps, beam=1, alpha=0.0, no_repeat_ngram=2)
-    assert g.tokens == b.tokens and g.tokens[0][0] != greedy_search(Stutter(), _enc(1), caps[:1]).tokens[0][0]
+    g = greedy_search(Stutter(), scripted_enc(3), caps, no_repeat_ngram=2)
+    b = beam_search(Stutter(), scripted_enc(3), caps, beam=1, alpha=0.0, no_repeat_ngram=2)
+    assert g.tokens == b.tokens and g.tokens[0][0] != greedy_search(Stutter(), scripted_enc(1), caps[:1]).tokens[0][0]

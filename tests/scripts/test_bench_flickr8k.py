@@ -9,7 +9,7 @@ import random
 import re
 
 import pytest
-from test_lm import lm_config
+from conftest import lm_config
 
 from conftest import caption_config, draw, load_script, shapes_dataset, write_lines
 from seq2seq.train.trainer import Trainer

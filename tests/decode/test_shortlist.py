@@ -1,4 +1,4 @@
-"""Lexical shortlist (IBM Model 1): training, cutting, candidates, files. Decoding with it: tests/test_fast.py."""
+"""Lexical shortlist (IBM Model 1): training, cutting, candidates, files. Decoding with it: tests/decode/test_fast.py."""
 
 import pytest
 import torch

@@ -18,7 +18,7 @@ from seq2seq.cli import main
 from seq2seq.cli.decode import _stdin_chunks
 from seq2seq.train.trainer import Trainer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # the repository
 
 
 @pytest.fixture(scope="module")

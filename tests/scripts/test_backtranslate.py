@@ -11,7 +11,7 @@ import pytest
 from conftest import SHARED_DATA, load_script
 
 ROOT = SHARED_DATA / "multi30k"
-CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
 pytestmark = pytest.mark.skipif(not (ROOT / "task2" / "raw").is_dir(), reason="needs ../shared/data/multi30k")
 
 

@@ -99,7 +99,7 @@ def test_missing_file_is_named(tmp_path, which):
 
 
 def test_directory_is_not_a_file(tmp_path):
-    with pytest.raises(UserError, match="not found"):
+    with pytest.raises(UserError, match="is a folder; give a file"):
         read_lines(tmp_path)
 
 
