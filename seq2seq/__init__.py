@@ -27,23 +27,23 @@ if TYPE_CHECKING:  # imported lazily at run time, so that `import seq2seq` stays
 
 def __getattr__(name: str):
     if name == "Translator":
-        from seq2seq.translate import Translator
+        from seq2seq.translate import Translator  # lazy: keeps start-up fast
 
         return Translator
     if name == "Captioner":
-        from seq2seq.caption import Captioner
+        from seq2seq.caption import Captioner  # lazy: keeps start-up fast
 
         return Captioner
     if name == "Transcriber":
-        from seq2seq.transcribe import Transcriber
+        from seq2seq.transcribe import Transcriber  # lazy: keeps start-up fast
 
         return Transcriber
     if name == "LanguageModel":
-        from seq2seq.lm import LanguageModel
+        from seq2seq.lm import LanguageModel  # lazy: keeps start-up fast
 
         return LanguageModel
     if name == "SearchConfig":
-        from seq2seq.config import SearchConfig
+        from seq2seq.config import SearchConfig  # lazy: keeps start-up fast
 
         return SearchConfig
     raise AttributeError(f"module 'seq2seq' has no attribute {name!r}")

@@ -36,9 +36,9 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def quantize_dynamic(model: torch.nn.Module) -> torch.nn.Module:
     """int8 weights for Linear/LSTM/GRU layers, activations quantized on the fly (CPU inference only)."""
-    import warnings
+    import warnings  # lazy: keeps start-up fast
 
-    from torch.ao.quantization import quantize_dynamic as qd
+    from torch.ao.quantization import quantize_dynamic as qd  # lazy: keeps start-up fast
 
     with warnings.catch_warnings():  # torch deprecates the quantized-tensor constructors it uses inside
         warnings.simplefilter("ignore")

@@ -169,7 +169,7 @@ def error_rates(hyps: list[str], refs: list[str]) -> dict[str, Score]:
     """Word and character error rates in percent over the corpus (jiwer: edits / reference length) on
     `speech_text`; the CER leaves spaces out (as deepspeech.pytorch's does), so it counts letters only. Every
     reference must hold a word."""
-    from importlib.metadata import version
+    from importlib.metadata import version  # lazy: keeps start-up fast
 
     import jiwer  # lazy: keeps start-up fast
 

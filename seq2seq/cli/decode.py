@@ -103,7 +103,7 @@ def _stdin_chunks(stream, max_lines: int = CHUNK_LINES, pause_s: float = 0.05):
     """Lists of input lines (newline and CR removed; bytes that are not UTF-8 become U+FFFD): up to `max_lines`
     each, or what has arrived when the input pauses for `pause_s`, so that a pipe gets its first outputs before
     the input ends. A reader thread and a bounded queue keep memory flat however long the input is."""
-    import queue
+    import queue  # lazy: keeps start-up fast
     import threading
 
     lines: queue.Queue = queue.Queue(maxsize=2 * max_lines)
@@ -129,7 +129,7 @@ def _stdin_chunks(stream, max_lines: int = CHUNK_LINES, pause_s: float = 0.05):
 
 
 def _translator(args):
-    from seq2seq.hub import resolve
+    from seq2seq.hub import resolve  # lazy: keeps start-up fast
     from seq2seq.translate import Translator
 
     models = [resolve(m) for m in args.model] if args.model else [resolve(None, args.src_lang, args.tgt_lang)]
@@ -148,7 +148,7 @@ def _write(out, res, nbest: int) -> None:
 
 def _cmd_translate(args) -> int:
     """A filter: stdin is read, translated and written a chunk at a time (each chunk sorted by length inside)."""
-    from seq2seq.progress import progress_bar
+    from seq2seq.progress import progress_bar  # lazy: keeps start-up fast
 
     translator = _translator(args)
     chunks = [arguments(args.text)] if args.text else _stdin_chunks(sys.stdin.buffer)
@@ -264,7 +264,7 @@ def _print_each(results: list) -> int:
 
 def _cmd_caption(args) -> int:
     """Each image gets one line: its caption, or an empty line plus `error: FILE: why` on stderr (exit 1)."""
-    from seq2seq.caption import Captioner
+    from seq2seq.caption import Captioner  # lazy: keeps start-up fast
     from seq2seq.hub import resolve
     from seq2seq.progress import progress_bar
 

@@ -66,7 +66,7 @@ def _help(parser) -> int:
 
 
 def _load(args):
-    from seq2seq.lm import LanguageModel
+    from seq2seq.lm import LanguageModel  # lazy: keeps start-up fast
 
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -74,7 +74,7 @@ def _load(args):
 
 
 def _cmd_train(args) -> int:
-    from seq2seq.cli.train import run_training
+    from seq2seq.cli.train import run_training  # lazy: keeps start-up fast
     from seq2seq.config import load_config
 
     cfg = load_config(args.config, args.set)
@@ -85,7 +85,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_score(args) -> int:
-    from seq2seq.data.corpus import read_lines
+    from seq2seq.data.corpus import read_lines  # lazy: keeps start-up fast
 
     texts = read_lines(args.file)
     scores = _load(args).score(texts, args.batch_size)
@@ -98,7 +98,7 @@ def _cmd_score(args) -> int:
 
 
 def _cmd_generate(args) -> int:
-    from seq2seq.cli.decode import arguments
+    from seq2seq.cli.decode import arguments  # lazy: keeps start-up fast
 
     lm = _load(args)
     out = lm.generate(arguments(args.prefix) or [""], args.num, beam=args.beam, temperature=args.temperature,

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seq2seq.data.tokenizer import BOS, EOS, PAD, UNK
+from seq2seq.data.tokenizer import BOS, EOS, PAD, UNK, load_pair
 from seq2seq.errors import UserError
+from seq2seq.files import load, save
 
 FILE = "shortlist.pt"
 # chosen on Multi30k val (bench/shortlist_sweep.py): BLEU within 0.01 of the whole vocabulary in both directions
@@ -196,8 +197,6 @@ class Shortlist:
 
     # -- files -------------------------------------------------------------------------------------------
     def save(self, model_dir: str | Path) -> Path:
-        from seq2seq.files import save
-
         path = Path(model_dir) / FILE
         save({"lexicon": self.lexicon, "frequent": self.frequent, "tgt_vocab": self.tgt_vocab}, path)
         return path
@@ -205,8 +204,6 @@ class Shortlist:
     @classmethod
     def load(cls, model_dir: str | Path) -> "Shortlist | None":
         """The model directory's shortlist, or None when it has none."""
-        from seq2seq.files import load
-
         path = Path(model_dir) / FILE
         if not path.is_file():
             return None
@@ -231,8 +228,6 @@ class Shortlist:
 def build(model_dir: str | Path, src_texts: list[str], tgt_texts: list[str], top: int = TOP,
           frequent: int = FREQUENT) -> Path:
     """Train a model directory's shortlist on parallel text with its own tokenizers, and save it there."""
-    from seq2seq.data.tokenizer import load_pair
-
     src_tok, tgt_tok = load_pair(model_dir)
     shortlist = Shortlist.train(src_tok.encode(src_texts), tgt_tok.encode(tgt_texts), len(src_tok), len(tgt_tok),
                                 top, frequent)

@@ -8,7 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from seq2seq.caption import Captioner
 from seq2seq.errors import UserError
+from seq2seq.hub import resolve, shipped
+from seq2seq.modeldir import model_task, read_config
+from seq2seq.translate import Translator
 
 
 @dataclass(frozen=True)
@@ -22,8 +26,6 @@ class Fusion:
 def members(spec: str) -> list[Path]:
     """The model folders of one --model entry: a folder or shipped name, or several joined by '+' (an ensemble).
     A folder whose own name holds a '+' is taken whole."""
-    from seq2seq.hub import resolve, shipped
-
     if "+" in spec and not Path(spec).is_dir() and spec not in shipped():
         parts = spec.split("+")
         if not all(parts):
@@ -44,9 +46,6 @@ def fusions(lms: list[str], weights: list[float]) -> list[Fusion]:
 
 def lm_language(lm: str) -> str:
     """The language a language model writes (its config's data.tgt_lang); refuses a model that is not an LM."""
-    from seq2seq.hub import resolve
-    from seq2seq.modeldir import read_config
-
     cfg = read_config(resolve(lm))
     if cfg.task != "lm":
         raise UserError(f"--lm {lm} is not a language model (`seq2seq lm train` makes one)")
@@ -59,10 +58,6 @@ def load_served(specs: list[str], lms: list[Fusion], device: str = "auto",
     output language is the LM's (one LM per language; an LM that fits no served model, or one of another
     sentencepiece model than a model it is fused into, is refused). The default direction comes first. A lone
     model whose config names ensemble members (search.ensemble) is served as that ensemble unless not `ensemble`."""
-    from seq2seq.caption import Captioner
-    from seq2seq.modeldir import model_task
-    from seq2seq.translate import Translator
-
     by_lang: dict[str, Fusion] = {}
     for f in lms:
         lang = lm_language(f.lm)
@@ -99,15 +94,11 @@ def load_served(specs: list[str], lms: list[Fusion], device: str = "auto",
 
 
 def _output_language(model_dir: Path) -> str:
-    from seq2seq.modeldir import read_config
-
     return read_config(model_dir).data.tgt_lang
 
 
 def _default_first(translators: dict) -> dict:
     """The default direction (en->de's shipped model, alone or leading an ensemble) first: the app's default."""
-    from seq2seq.hub import resolve
-
     try:
         default = resolve(None).name
     except UserError:

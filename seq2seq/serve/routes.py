@@ -18,7 +18,9 @@ from fastapi import (
 )
 from fastapi.responses import FileResponse
 
+from seq2seq.data.images import load_image
 from seq2seq.errors import UserError
+from seq2seq.inputs import check_text
 from seq2seq.serve.batcher import Busy, MicroBatcher
 from seq2seq.serve.limits import MAX_BEAM, text_costs
 from seq2seq.serve.schemas import (
@@ -67,8 +69,6 @@ async def translate(req: TranslateRequest, request: Request, state: Serving = De
 def checked_texts(text: str | list[str], max_texts: int, max_chars: int) -> list[str]:
     """The request's texts, each through `check_text` (control characters -> spaces; a lone surrogate is a 422
     naming the item); too many or too long -> 413."""
-    from seq2seq.inputs import check_text
-
     texts = [text] if isinstance(text, str) else text
     if not texts:
         raise HTTPException(422, "text is an empty list")
@@ -100,8 +100,6 @@ async def caption(request: Request, state: Serving = Depends(serving),
                   file: UploadFile = File(..., description="an image file"),
                   beam: int | None = Form(None, ge=1, le=MAX_BEAM), model: str | None = Form(None),
                   attention: bool = Query(False, description="include attention over the image grid")):
-    from seq2seq.data.images import load_image
-
     name = state.captioner(model)
     data = await file.read(state.limits.upload_bytes + 1)
     if len(data) > state.limits.upload_bytes:

@@ -15,6 +15,8 @@ from datetime import timedelta
 from typing import Any
 
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from seq2seq.errors import UserError
 
@@ -44,8 +46,6 @@ class Dist:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world == 1:
             return cls(), device
-        import torch.distributed as dist
-
         rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
         _stop_with_launcher()
         if device.type == "cuda":
@@ -61,8 +61,6 @@ class Dist:
 
     def close(self) -> None:
         if self.world > 1:
-            import torch.distributed as dist
-
             if dist.is_initialized():
                 dist.destroy_process_group()
 
@@ -71,8 +69,6 @@ class Dist:
         """Rank 0's `obj`, on every rank."""
         if self.world == 1:
             return obj
-        import torch.distributed as dist
-
         box = [obj]
         dist.broadcast_object_list(box, src=0, group=self.group)
         return box[0]
@@ -81,8 +77,6 @@ class Dist:
         """Every rank's `obj`, in rank order, on every rank."""
         if self.world == 1:
             return [obj]
-        import torch.distributed as dist
-
         out = [None] * self.world
         dist.all_gather_object(out, obj, group=self.group)
         return out
@@ -91,16 +85,12 @@ class Dist:
         """Each value summed over the ranks (float64)."""
         if self.world == 1:
             return list(values)
-        import torch.distributed as dist
-
         t = torch.tensor(values, dtype=torch.float64)
         dist.all_reduce(t, group=self.group)
         return t.tolist()
 
     def barrier(self) -> None:
         if self.world > 1:
-            import torch.distributed as dist
-
             dist.barrier(group=self.group)
 
     @contextmanager
@@ -126,8 +116,6 @@ class Dist:
         is that of one process on the global batch."""
         if self.world == 1:
             return model
-        from torch.nn.parallel import DistributedDataParallel
-
         device = next(model.parameters()).device
         ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         ddp.register_comm_hook(None, _sum_gradients)
@@ -138,7 +126,7 @@ def _stop_with_launcher() -> None:
     """Linux: when torchrun itself dies (kill -9), its workers get SIGTERM, so they save last.pt and exit rather
     than train on as orphans (torchrun starts each one in a session of its own)."""
     if sys.platform.startswith("linux"):
-        import ctypes
+        import ctypes  # lazy: keeps start-up fast
 
         try:
             ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -147,7 +135,5 @@ def _stop_with_launcher() -> None:
 
 
 def _sum_gradients(group, bucket):
-    import torch.distributed as dist
-
     work = dist.all_reduce(bucket.buffer(), group=group, async_op=True)
     return work.get_future().then(lambda fut: fut.value()[0])

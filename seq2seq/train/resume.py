@@ -16,7 +16,13 @@ from seq2seq.errors import UserError
 from seq2seq.files import load
 from seq2seq.train.distributed import Dist
 from seq2seq.train.objectives import Objective
-from seq2seq.train.schedule import LossWatch, LRSchedule, Meter, rng_state, set_rng_state
+from seq2seq.train.schedule import (
+    LossWatch,
+    LRSchedule,
+    Meter,
+    rng_state,
+    set_rng_state,
+)
 from seq2seq.train.validation import Best, ValidMetric
 
 

@@ -27,7 +27,14 @@ from seq2seq.modeldir import CONFIG, read_config
 from seq2seq.train.distributed import Dist
 from seq2seq.train.export import init_from
 from seq2seq.train.objectives import CrossEntropy, cross_entropy
-from seq2seq.train.resume import Parts, TrainState, load_last, restore, seed_rank, state_dict
+from seq2seq.train.resume import (
+    Parts,
+    TrainState,
+    load_last,
+    restore,
+    seed_rank,
+    state_dict,
+)
 from seq2seq.train.rundir import Interrupted, NoRun, RunDir, StopSignals, writing
 from seq2seq.train.schedule import LossWatch, LRSchedule, Meter
 from seq2seq.train.scst import SelfCritical
@@ -312,7 +319,7 @@ class Trainer:
         if not self.progress:
             yield None
             return
-        from tqdm import tqdm
+        from tqdm import tqdm  # lazy: keeps start-up fast
 
         bar = tqdm(total=self.cfg.train.max_steps, initial=self.step, unit="step", dynamic_ncols=True,
                    file=sys.stderr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from seq2seq.data.corpus import normalize_caption
 from seq2seq.metrics import (
     BLEU_ORDER,
     bleu,
@@ -108,6 +109,4 @@ class Best:
 def cider(hyps: list[str], refs: list[list[str]]) -> float:
     """Corpus CIDEr-D x100 of captions against each one's references (document frequencies from these references),
     captions normalized as the references are (seq2seq.data.corpus.normalize_caption)."""
-    from seq2seq.data.corpus import normalize_caption
-
     return round(100 * cider_d([normalize_caption(h) for h in hyps], refs), 2)
