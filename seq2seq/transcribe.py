@@ -109,6 +109,8 @@ class Transcriber(Engine):
             results[i] = r
         return results
 
+    decode_files = transcribe_files  # the name every file-reading API shares (the CLI's)
+
     def encode(self, batch: list[torch.Tensor], search: SearchConfig | None = None) -> Encoded:
         """Each model's encoder output for utterances' frames; the frame counts cap the output length."""
         frames, lengths = pad_frames(batch)  # (B, T, F), (B,)

@@ -236,20 +236,29 @@ def _writable(path: str) -> Path:
 
 def _cmd_transcribe(args) -> int:
     """Each file gets one line: its words, or an empty line plus `error: FILE: why` on stderr (exit 1)."""
+    from seq2seq.transcribe import Transcriber  # lazy: keeps start-up fast
+
+    return _decode_files(Transcriber, args.audio, args, "transcribing", "utt")
+
+
+def _cmd_caption(args) -> int:
+    """Each image gets one line: its caption, or an empty line plus `error: FILE: why` on stderr (exit 1)."""
+    from seq2seq.caption import Captioner  # lazy: keeps start-up fast
+
+    return _decode_files(Captioner, args.images, args, "captioning", "img")
+
+
+def _decode_files(api, files: list[str], args, doing: str, unit: str) -> int:
+    """`api` (Captioner or Transcriber) over --model (default: the shipped model of its task) on `files`, one
+    output line each, in order: the text, or an empty line and `error: ...` on stderr; exit 1 if any failed."""
     from seq2seq.hub import resolve  # lazy: keeps start-up fast
     from seq2seq.progress import progress_bar
-    from seq2seq.transcribe import Transcriber
 
-    model_dirs = [resolve(m, task="transcribe") for m in args.model] if args.model else [resolve(None, task="transcribe")]
-    transcriber = Transcriber.load(model_dirs, args.device, checkpoint=args.checkpoint, ensemble=args.ensemble,
-                                   **search_overrides(args))
-    with progress_bar(len(args.audio), "transcribing", "utt", args.progress) as bar:
-        results = transcriber.transcribe_files(args.audio, progress=bar.update)
-    return _print_each(results)
-
-
-def _print_each(results: list) -> int:
-    """One line per input, in order: its text, or an empty line and `error: ...` on stderr; exit 1 if any failed."""
+    model_dirs = [resolve(m, task=api.task) for m in args.model] if args.model else [resolve(None, task=api.task)]
+    model = api.load(model_dirs, args.device, checkpoint=args.checkpoint, ensemble=args.ensemble,
+                     **search_overrides(args))
+    with progress_bar(len(files), doing, unit, args.progress) as bar:
+        results = model.decode_files(files, progress=bar.update)
     failed = 0
     for res in results:
         if isinstance(res, UserError):
@@ -260,17 +269,3 @@ def _print_each(results: list) -> int:
             print(res.text)
     sys.stdout.flush()
     return 1 if failed else 0
-
-
-def _cmd_caption(args) -> int:
-    """Each image gets one line: its caption, or an empty line plus `error: FILE: why` on stderr (exit 1)."""
-    from seq2seq.caption import Captioner  # lazy: keeps start-up fast
-    from seq2seq.hub import resolve
-    from seq2seq.progress import progress_bar
-
-    model_dirs = [resolve(m, task="caption") for m in args.model] if args.model else [resolve(None, task="caption")]
-    captioner = Captioner.load(model_dirs, args.device, checkpoint=args.checkpoint, ensemble=args.ensemble,
-                               **search_overrides(args))
-    with progress_bar(len(args.images), "captioning", "img", args.progress) as bar:
-        results = captioner.caption_files(args.images, progress=bar.update)
-    return _print_each(results)
