@@ -81,6 +81,11 @@ class DataConfig:
         _choice("data.image_transform", self.image_transform, ("crop", "squash"))
 
 
+# Search's bounds: beyond them memory, not quality, is what grows (beam x batch rows of every decoder state and of
+# the n-best store); the server keeps tighter ones of its own (seq2seq/serve/limits.py).
+MAX_BEAM = 100
+MAX_BATCH = 10_000
+
 CELLS = ("lstm", "gru", "rnn")
 ATTENTIONS = ("bahdanau", "dot", "general", "none")
 
@@ -212,13 +217,14 @@ class SearchConfig:
     # n-best rescored by w x log p_CTC + (1 - w) x log p_attention (joint decoding)
 
     def validate(self) -> None:
-        _check(self.beam >= 1, f"search.beam must be >= 1 (1 = greedy), got {self.beam}")
+        _check(1 <= self.beam <= MAX_BEAM, f"search.beam must be between 1 (greedy) and {MAX_BEAM}, got {self.beam}")
         _check(1 <= self.nbest <= self.beam,
                f"need 1 <= search.nbest <= search.beam, got nbest={self.nbest} and beam={self.beam}")
         _check(0 <= self.alpha <= 10, "search.alpha must be in [0, 10]")  # GNMT uses 0.6-1.0; NaN fails too
         _check(0 <= self.max_len_ratio <= 100 and 1 <= self.max_len_offset <= 10_000,
                "need 0 <= search.max_len_ratio <= 100 and 1 <= search.max_len_offset <= 10000")
-        _check(self.batch_size >= 1 and self.no_repeat_ngram >= 0, "need search.batch_size >= 1, no_repeat_ngram >= 0")
+        _check(1 <= self.batch_size <= MAX_BATCH and self.no_repeat_ngram >= 0,
+               f"need 1 <= search.batch_size <= {MAX_BATCH} and search.no_repeat_ngram >= 0")
         _check(0 <= self.lm_weight <= 10 and (self.lm or not self.lm_weight),
                "need 0 <= search.lm_weight <= 10, and search.lm (a language model) when it is not 0")
         _check(0 <= self.ctc_weight <= 1, "search.ctc_weight must be in [0, 1]")

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import torch
 
-from seq2seq.config import SearchConfig
+from seq2seq.config import MAX_BEAM, SearchConfig
 from seq2seq.data.batching import lm_batch, pad
 from seq2seq.data.tokenizer import PAD, Tokenizer
 from seq2seq.decode.fast import FastStep
@@ -29,6 +29,8 @@ from seq2seq.errors import UserError
 from seq2seq.inputs import check_texts
 from seq2seq.loading import Loaded
 from seq2seq.model.interface import DecoderState, EncoderOutput
+
+MAX_GENERATIONS = 10_000  # continuations per prefix at most: each is a row of every batch
 
 
 @dataclass
@@ -94,11 +96,13 @@ class Prefixed:
 
 def _check_generation(num: int, beam: int | None, temperature: float, top_k: int, top_p: float,
                       max_tokens: int) -> None:
-    if not (isinstance(num, int) and num >= 1 and isinstance(max_tokens, int) and 1 <= max_tokens <= 10_000):
-        raise UserError("need num >= 1 and 1 <= max_tokens <= 10000")
+    if not (isinstance(num, int) and 1 <= num <= MAX_GENERATIONS and isinstance(max_tokens, int)
+            and 1 <= max_tokens <= 10_000):
+        raise UserError(f"need 1 <= num <= {MAX_GENERATIONS} and 1 <= max_tokens <= 10000")
     if beam is not None:
-        if not (isinstance(beam, int) and 1 <= num <= beam):
-            raise UserError(f"beam search gives the num best of beam: need 1 <= num ({num}) <= beam ({beam})")
+        if not (isinstance(beam, int) and 1 <= num <= beam <= MAX_BEAM):
+            raise UserError(f"beam search gives the num best of beam: need 1 <= num ({num}) <= beam ({beam}) <= "
+                            f"{MAX_BEAM}")
         return
     if not (isinstance(temperature, (int, float)) and 0 < temperature < math.inf):
         raise UserError(f"temperature must be > 0 for sampling, got {temperature!r} (for the most likely "

@@ -76,7 +76,7 @@ def test_export_sets_decoding_defaults_only(run_dir, tmp_path, capsys):
     assert got["search"] == {**was["search"], "beam": 2, "ensemble": ["other-model"]}
     assert {k: v for k, v in got.items() if k != "search"} == {k: v for k, v in was.items() if k != "search"}
     capsys.readouterr()
-    for bad, says in (("model.hidden=8", "decoding defaults only"), ("search.beam=0", "search.beam must be >= 1"),
+    for bad, says in (("model.hidden=8", "decoding defaults only"), ("search.beam=0", "search.beam must be between 1"),
                       ("search.nope=1", "unknown config key"), ("search.ensemble=3", "search.ensemble")):
         assert main(["export", "--model", str(run_dir), "--out", str(tmp_path / "bad"), "--set", bad]) == 2
         err = capsys.readouterr().err

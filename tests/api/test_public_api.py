@@ -102,7 +102,7 @@ def test_nbest_above_the_default_beam_raises_the_beam_for_that_call(en_de):
 def test_nbest_and_beam_errors_name_their_values():
     with pytest.raises(UserError, match=r"nbest <= search.beam, got nbest=3 and beam=2"):
         SearchConfig().updated(nbest=3, beam=2)  # a beam given with it is kept, and the message shows both
-    with pytest.raises(UserError, match=r"search.beam must be >= 1 \(1 = greedy\), got 0"):
+    with pytest.raises(UserError, match=r"search.beam must be between 1 \(greedy\) and 100, got 0"):
         SearchConfig().updated(beam=0)
     assert SearchConfig(beam=2).updated(nbest=4).beam == 4
 

@@ -56,3 +56,23 @@ def test_a_recipe_names_the_command_that_makes_its_data(tmp_path, capsys, monkey
     monkeypatch.chdir(tmp_path)  # runs/data/ does not exist here
     err = one_error(capsys, ["train", str(REPO / "configs" / "example-reverse.yaml")])
     assert "file not found: runs/data/reverse." in err and "`python data/make_reverse.py runs/data`" in err
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["translate", "--beam", "1000000000", "Ein Hund."], "search.beam must be between 1 (greedy) and 100"),
+    (["translate", "--batch-size", "99999999", "A dog."], "search.batch_size <= 10000"),
+    (["lm", "generate", "--model", "lm-de", "--num", "1000000000"], "need 1 <= num <= 10000"),
+    (["lm", "generate", "--model", "lm-de", "--beam", "100000", "--num", "2"], "<= 100"),
+])
+def test_search_sizes_that_would_exhaust_memory_are_refused_at_once(capsys, argv, says):
+    """A beam or a sample count no memory holds is one line before anything is allocated, not a traceback."""
+    assert says in one_error(capsys, argv)
+
+
+def test_the_api_has_the_same_bounds():
+    from seq2seq.config import SearchConfig
+    from seq2seq.errors import UserError
+
+    with pytest.raises(UserError, match="between 1 \\(greedy\\) and 100, got 101"):
+        SearchConfig().updated(beam=101)
+    assert SearchConfig().updated(beam=100).beam == 100
