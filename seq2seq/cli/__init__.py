@@ -4,6 +4,7 @@ Bad input gives one `error:` line and exit code 2."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from seq2seq.cli import decode, lm, report, serve, train
@@ -22,13 +23,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if sys.stderr is None:  # started with 2>&-: errors have nowhere to go, the exit code still says
+        sys.stderr = open(os.devnull, "w")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        return args.func(args)
+        if sys.stdout is None:
+            raise UserError("standard output is closed: the results have nowhere to go (redirect it to a file, "
+                            "or to /dev/null)")
+        code = args.func(args)
+        sys.stdout.flush()  # a full disk or a closed pipe is met here, not in the interpreter's exit
+        return code
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -36,4 +44,18 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        _drop_stdout()
         return 0
+    except OSError as e:  # the output could not be written (a full disk, /dev/full, a vanished device)
+        _drop_stdout()
+        where = f" {e.filename}" if e.filename else " to standard output"
+        print(f"error: cannot write{where}: {e.strerror or e}", file=sys.stderr)
+        return 1
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush of what could not be written is silent."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -151,6 +151,8 @@ def _cmd_translate(args) -> int:
     from seq2seq.progress import progress_bar  # lazy: keeps start-up fast
 
     translator = _translator(args)
+    if not args.text and sys.stdin is None:
+        raise UserError("standard input is closed: give the sentences as arguments, or pipe them in")
     chunks = [arguments(args.text)] if args.text else _stdin_chunks(sys.stdin.buffer)
     nbest = translator.search.nbest
     with progress_bar(len(args.text) or None, "translating", "sent", args.progress) as bar:

@@ -76,3 +76,22 @@ def test_the_api_has_the_same_bounds():
     with pytest.raises(UserError, match="between 1 \\(greedy\\) and 100, got 101"):
         SearchConfig().updated(beam=101)
     assert SearchConfig().updated(beam=100).beam == 100
+
+
+@pytest.mark.parametrize("shell", [
+    'seq2seq translate --model multi30k-de-en "Ein Hund." > /dev/full',
+    "seq2seq models > /dev/full",
+    "seq2seq translate --model multi30k-de-en <&-",
+    'seq2seq translate --model multi30k-de-en "Ein Hund." >&-',
+])
+def test_closed_or_full_output_is_one_error_line(shell):
+    """A full disk or a closed stream is one `error:` line and a non-zero exit, never a traceback."""
+    import os
+    import subprocess
+    import sys
+
+    bin_dir = os.path.dirname(sys.executable)
+    out = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert out.returncode in (1, 2) and out.stderr.startswith("error: ") and out.stderr.count("\n") == 1, out.stderr
+    assert "Traceback" not in out.stderr
