@@ -56,31 +56,32 @@ def register(sub) -> None:
     ev.add_argument("--ctc-weight", type=float, metavar="W", help="speech models: 0 attention, 1 CTC, between "
                     "joint decoding (default: the model's config)")
 
-    ca = command(sub, "caption", _cmd_caption, help="caption images (one line per image, in order)",
-                 description="Caption image files with the shipped captioner or --model: one line per image, in "
-                 "order. An image that cannot be read gets an empty line and an `error:` line on stderr, the "
-                 "others are still captioned, and the exit code is 1.",
-                 examples=["seq2seq caption photo1.jpg photo2.png", "seq2seq caption --beam 3 *.jpg",
-                           "seq2seq caption --model runs/cap-a --model runs/cap-b photo.jpg"])
-    ca.add_argument("images", nargs="+", help="image files")
-    model_args(ca, task="caption")
-    decode_args(ca, "images")
-    lm_args(ca)
-    progress_arg(ca)
+    _files_command(sub, "caption", _cmd_caption, "images", "image files",
+                   help="caption images (one line per image, in order)",
+                   description="Caption image files with the shipped captioner or --model: one line per image, in "
+                   "order. An image that cannot be read gets an empty line and an `error:` line on stderr, the "
+                   "others are still captioned, and the exit code is 1.",
+                   examples=["seq2seq caption photo1.jpg photo2.png", "seq2seq caption --beam 3 *.jpg",
+                             "seq2seq caption --model runs/cap-a --model runs/cap-b photo.jpg"])
+    _files_command(sub, "transcribe", _cmd_transcribe, "audio", "audio files (.wav, or Sphinx .mfc)",
+                   help="transcribe speech (one line per audio file, in order)",
+                   description="Transcribe audio files (wav of any sample rate, mono or stereo; or Sphinx .mfc "
+                   "feature files) with the shipped speech model or --model: one line per file, in order. A file "
+                   "that cannot be read gets an empty line and an `error:` line on stderr, the others are still "
+                   "transcribed, and the exit code is 1.",
+                   examples=["seq2seq transcribe utterance.wav", "seq2seq transcribe --ctc-weight 1 *.wav",
+                             "seq2seq transcribe --model runs/an4-en --beam 10 a.mfc b.mfc"])
 
-    sp = command(sub, "transcribe", _cmd_transcribe, help="transcribe speech (one line per audio file, in order)",
-                 description="Transcribe audio files (wav of any sample rate, mono or stereo; or Sphinx .mfc "
-                 "feature files) with the shipped speech model or --model: one line per file, in order. A file "
-                 "that cannot be read gets an empty line and an `error:` line on stderr, the others are still "
-                 "transcribed, and the exit code is 1.",
-                 examples=["seq2seq transcribe utterance.wav", "seq2seq transcribe --ctc-weight 1 *.wav",
-                           "seq2seq transcribe --model runs/an4-en --beam 10 a.mfc b.mfc"])
-    sp.add_argument("audio", nargs="+", help="audio files (.wav, or Sphinx .mfc)")
-    model_args(sp, task="transcribe")
-    decode_args(sp, "utterances")
-    lm_args(sp)
-    progress_arg(sp)
 
+def _files_command(sub, name: str, func, files: str, files_help: str, **texts) -> None:
+    """A subcommand that decodes files, one output line each (caption, transcribe): its files, model and search
+    options."""
+    p = command(sub, name, func, **texts)
+    p.add_argument(files, nargs="+", help=files_help)
+    model_args(p, task=name)
+    decode_args(p, "images" if name == "caption" else "utterances")
+    lm_args(p)
+    progress_arg(p)
 
 CHUNK_LINES = 1024  # stdin is translated in chunks of up to this many lines (fewer when the input pauses)
 
